@@ -1,0 +1,81 @@
+"""Process-tree memory timeline: RSS (and USS, less often) of the target and its children.
+
+Runs in the supervisor, outside the target, via psutil. Child processes are re-enumerated once a
+second and USS (which reads smaps) once a second; RSS alone is cheap enough for every tick."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import psutil
+
+from dldoctor.collectors.bounded import Decimator
+from dldoctor.run import Memory, MemoryPoint
+
+POINT_CAP = 4_000
+SLOW_EVERY_S = 1.0
+
+
+class ProcessTreeMemory:
+    """Samples the memory of process ``pid`` and its descendants into a bounded timeline."""
+
+    def __init__(self, pid: int, interval_s: float = 0.1, t0: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._t0 = clock() if t0 is None else t0
+        self._root = _process(pid)
+        self._tree: list[psutil.Process] = [self._root] if self._root else []
+        self._points: Decimator[MemoryPoint] = Decimator(POINT_CAP)
+        self._next_slow = 0.0
+        self._last_uss: int | None = None
+        self.peak_rss = 0
+        self.peak_uss: int | None = None
+
+    def sample(self) -> None:
+        """Take one reading of the whole process tree."""
+        now = self._clock()
+        slow = now >= self._next_slow
+        if slow:
+            self._next_slow = now + SLOW_EVERY_S
+            self._refresh_tree()
+        rss, uss, alive = 0, 0 if slow else None, 0
+        for proc in self._tree:
+            try:
+                if slow:
+                    info = proc.memory_full_info()
+                    uss = (uss or 0) + int(getattr(info, "uss", 0))
+                else:
+                    info = proc.memory_info()
+                rss += int(info.rss)
+                alive += 1
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        if not alive:
+            return
+        self.peak_rss = max(self.peak_rss, rss)
+        if uss is not None:
+            self.peak_uss = max(self.peak_uss or 0, uss)
+        self._points.offer(MemoryPoint(round(now - self._t0, 4), rss, uss, alive))
+
+    def _refresh_tree(self) -> None:
+        if self._root is None:
+            return
+        try:
+            self._tree = [self._root, *self._root.children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            self._tree = []
+
+    def result(self) -> Memory:
+        """Return the timeline collected so far."""
+        return Memory(interval_s=self.interval_s * self._points.stride,
+                      points=list(self._points.items), peak_rss=self.peak_rss,
+                      peak_uss=self.peak_uss)
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None

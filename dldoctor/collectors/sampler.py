@@ -1,0 +1,208 @@
+"""Stack sampler: a snapshot of every Python thread's stack, aggregated per (thread, stack).
+
+Runs inside the target process on the agent's thread; no ``sys.setprofile`` hook. Each tick
+also reads every thread's CPU clock so CPU seconds can be attributed to the stack seen (the CPU
+view); the wall view is the plain sample count. Stacks and frames are interned, so memory grows
+with the number of distinct stacks, not with run time."""
+
+from __future__ import annotations
+
+import dis
+import os
+import sys
+import threading
+import time
+from functools import lru_cache
+from collections.abc import Callable
+from types import CodeType, FrameType
+from typing import Any
+
+from dldoctor.collectors.bounded import Decimator
+from dldoctor.collectors.frames import classify
+from dldoctor.run import DLDOCTOR
+
+MAX_DEPTH = 128
+TIMELINE_CAP = 20_000
+
+
+def _thread_cpu_clock(ident: int) -> Callable[[], float] | None:
+    """Return a function reading the CPU time of thread ``ident``, or None where unsupported."""
+    try:
+        clock = time.pthread_getcpuclockid(ident)
+    except (AttributeError, OSError, OverflowError):
+        return None
+    return lambda: time.clock_gettime(clock)
+
+
+class StackSampler:
+    """Aggregates stack snapshots. ``sample()`` takes one; ``drain()`` returns what is new since
+    the last drain as a JSON-ready record of type ``"samples"``."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic,
+                 t0: float | None = None, crop_root: bool = True) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._t0 = clock() if t0 is None else t0
+        self._crop_root = crop_root
+        self._exclude: set[int] = set()
+        self._codes: dict[CodeType, int] = {}
+        self._stacks: dict[tuple[int, ...], int] = {}
+        self._threads: dict[int, int] = {}
+        self._cpu_clocks: dict[int, Callable[[], float] | None] = {}
+        self._last_cpu: dict[int, float] = {}
+        self._counts: dict[tuple[int, int], list[float]] = {}
+        self._timeline: Decimator[list[float]] = Decimator(TIMELINE_CAP)
+        self._new_frames: list[dict[str, Any]] = []
+        self._new_stacks: list[list[int]] = []
+        self._new_threads: list[dict[str, Any]] = []
+        self._ticks = 0
+        self._ticks_sent = 0
+        self.self_cpu_s = 0.0
+
+    def exclude_thread(self, ident: int) -> None:
+        """Never sample thread ``ident`` (the agent's own)."""
+        self._exclude.add(ident)
+
+    def sample(self) -> None:
+        """Take one snapshot of all threads' stacks."""
+        now = self._clock() - self._t0
+        frames = sys._current_frames()
+        self._ticks += 1
+        for ident, frame in frames.items():
+            if ident in self._exclude:
+                continue
+            stack = self._intern_stack(frame)
+            if stack is None:
+                continue
+            thread = self._intern_thread(ident)
+            cpu = self._cpu_delta(ident)
+            cell = self._counts.get((thread, stack))
+            if cell is None:
+                self._counts[(thread, stack)] = [1, cpu]
+            else:
+                cell[0] += 1
+                cell[1] += cpu
+            self._timeline.offer([round(now, 4), thread, stack])
+        del frames
+
+    def _cpu_delta(self, ident: int) -> float:
+        if ident not in self._cpu_clocks:
+            self._cpu_clocks[ident] = _thread_cpu_clock(ident)
+        read = self._cpu_clocks[ident]
+        if read is None:
+            return 0.0
+        try:
+            value = read()
+        except OSError:  # thread ended between snapshot and read
+            self._cpu_clocks[ident] = None
+            return 0.0
+        last = self._last_cpu.get(ident, value)
+        self._last_cpu[ident] = value
+        return max(0.0, value - last)
+
+    def _intern_code(self, code: CodeType) -> int:
+        index = self._codes.get(code)
+        if index is None:
+            index = len(self._codes)
+            self._codes[code] = index
+            function = getattr(code, "co_qualname", code.co_name)
+            self._new_frames.append({"file": code.co_filename, "function": function,
+                                     "line": code.co_firstlineno,
+                                     "kind": classify(code.co_filename)})
+        return index
+
+    def _intern_stack(self, frame: FrameType | None) -> int | None:
+        pairs: list[tuple[CodeType, int]] = []
+        while frame is not None and len(pairs) < MAX_DEPTH:
+            line = frame.f_lineno
+            if line is None:  # 3.11: some loop instructions carry no line; use the one before
+                line = _line_at(frame.f_code, frame.f_lasti)
+            pairs.append((frame.f_code, line))
+            frame = frame.f_back
+        pairs.reverse()
+        if self._crop_root:
+            pairs = _crop_bootstrap(pairs)
+        if not pairs:
+            return None
+        flat: list[int] = []
+        for code, line in pairs:
+            flat.append(self._intern_code(code))
+            flat.append(line)
+        key = tuple(flat)
+        index = self._stacks.get(key)
+        if index is None:
+            index = len(self._stacks)
+            self._stacks[key] = index
+            self._new_stacks.append(flat)
+        return index
+
+    def _intern_thread(self, ident: int) -> int:
+        index = self._threads.get(ident)
+        if index is None:
+            index = len(self._threads)
+            self._threads[ident] = index
+            thread = threading._active.get(ident)  # type: ignore[attr-defined]
+            name = thread.name if thread is not None else f"thread-{ident}"
+            self._new_threads.append({"id": ident, "name": name,
+                                      "main": ident == threading.main_thread().ident})
+        return index
+
+    def drain(self) -> dict[str, Any]:
+        """Return the new frames/stacks/threads, the count deltas and new timeline rows."""
+        record = {
+            "type": "samples",
+            "interval_s": self.interval_s,
+            "ticks": self._ticks - self._ticks_sent,
+            "frames": self._new_frames,
+            "stacks": self._new_stacks,
+            "threads": self._new_threads,
+            "counts": [[t, s, c[0], round(c[1], 6)] for (t, s), c in self._counts.items()],
+            "timeline": self._timeline.take(),
+            "timeline_stride": self._timeline.stride,
+            "sampler_cpu_s": round(self.self_cpu_s, 6),
+        }
+        self._ticks_sent = self._ticks
+        self._new_frames, self._new_stacks, self._new_threads = [], [], []
+        self._counts = {}
+        return record
+
+
+@lru_cache(maxsize=4096)
+def _lineless_map(code: CodeType) -> dict[int, int]:
+    """Map offsets of instructions without a line number to a line: a loop's back-edge jump to
+    its loop header, anything else to the line of the instruction before it."""
+    mapping: dict[int, int] = {}
+    lines: dict[int, int] = {}
+    last = code.co_firstlineno
+    instructions = list(dis.get_instructions(code))
+    for ins in instructions:
+        line = ins.positions.lineno if ins.positions else None
+        if line is not None:
+            last = line
+        lines[ins.offset] = last
+    for ins in instructions:
+        if ins.positions is None or ins.positions.lineno is None:
+            target = ins.argval if "JUMP_BACKWARD" in ins.opname else None
+            mapping[ins.offset] = lines.get(target, lines[ins.offset]) if isinstance(
+                target, int) else lines[ins.offset]
+    return mapping
+
+
+def _line_at(code: CodeType, offset: int) -> int:
+    """Return the line to blame for the instruction at ``offset`` (see ``_lineless_map``).
+
+    Python threads yield the GIL at loop back-edges, so in-process samples of a pure-Python
+    loop land on its jump back; blaming the loop header keeps such time on the loop."""
+    return _lineless_map(code).get(offset, code.co_firstlineno)
+
+
+def _crop_bootstrap(pairs: list[tuple[CodeType, int]]) -> list[tuple[CodeType, int]]:
+    """Drop dldoctor's and runpy's frames below the target's own outermost frame."""
+    start = 0
+    for code, _line in pairs:
+        name = code.co_filename
+        if classify(name) == DLDOCTOR or name.endswith(os.sep + "runpy.py"):
+            start += 1
+            continue
+        break
+    return pairs[start:]

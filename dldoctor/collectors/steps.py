@@ -1,0 +1,74 @@
+"""Training-step marks: ``dldoctor.step()`` and, automatically, ``torch.optim.Optimizer.step``.
+
+torch is never imported here: the optimizer hook is installed when the target itself imports
+``torch.optim`` (see ``dldoctor.collectors.imports``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dldoctor.collectors.bounded import Decimator
+
+STEP_CAP = 20_000
+EXPLICIT, OPTIMIZER = "explicit", "optimizer"
+
+
+class StepRecorder:
+    """Counts step ends per source and keeps a bounded, evenly thinned list of their times."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, t0: float = 0.0) -> None:
+        self._clock = clock
+        self._t0 = t0
+        self._counts = {EXPLICIT: 0, OPTIMIZER: 0}
+        self._times = {EXPLICIT: Decimator[float](STEP_CAP), OPTIMIZER: Decimator[float](STEP_CAP)}
+        self._sent = {EXPLICIT: 0, OPTIMIZER: 0}
+
+    def mark(self, source: str = EXPLICIT) -> None:
+        """Record the end of one step now."""
+        self._counts[source] += 1
+        self._times[source].offer(round(self._clock() - self._t0, 6))
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Return one ``"steps"`` record per source with new marks since the last drain."""
+        records = []
+        for source, decimator in self._times.items():
+            new = self._counts[source] - self._sent[source]
+            if not new:
+                continue
+            self._sent[source] = self._counts[source]
+            records.append({"type": "steps", "source": source, "count": new,
+                            "times": decimator.take(), "stride": decimator.stride})
+        return records
+
+
+_recorder: StepRecorder | None = None
+
+
+def set_recorder(recorder: StepRecorder | None) -> None:
+    """Route ``step()`` calls to ``recorder`` (None: ignore them)."""
+    global _recorder
+    _recorder = recorder
+
+
+def step() -> None:
+    """Mark the end of one training step. A no-op when dldoctor is not profiling."""
+    recorder = _recorder
+    if recorder is not None:
+        recorder.mark(EXPLICIT)
+
+
+def install_optimizer_hook(optim_module: Any) -> None:
+    """Count every ``torch.optim`` optimizer step (global post-hook, torch >= 2.0)."""
+    register = getattr(getattr(optim_module, "optimizer", None),
+                       "register_optimizer_step_post_hook", None)
+    if register is None:
+        return
+
+    def _after_step(*_args: Any, **_kwargs: Any) -> None:
+        recorder = _recorder
+        if recorder is not None:
+            recorder.mark(OPTIMIZER)
+
+    register(_after_step)

@@ -1,0 +1,139 @@
+"""``dldoctor profile``'s pipeline: check the target, run it under the supervisor, assemble the
+Run, analyze it and write the reports. The exit code is the target's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dldoctor import __version__
+from dldoctor.analyzers import analyze
+from dldoctor.collectors import DEFAULT_CHILD_COLLECTORS, environment
+from dldoctor.collectors.source import describe_lines
+from dldoctor.errors import UsageError
+from dldoctor.render import write_reports
+from dldoctor.run import CollectorStatus, Environment, Memory, Report, Run, RunMeta
+from dldoctor.runner.builder import RunBuilder
+from dldoctor.runner.channel import read_records
+from dldoctor.runner.supervisor import ChildOutcome, default_out_dir, run_child
+from dldoctor.runner.target import Target
+from dldoctor.stats import hot_lines
+
+TIMEOUT_EXIT = 124
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT}
+HOT_LINE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Everything ``dldoctor profile`` was asked to do."""
+
+    target: Target
+    out: Path | None = None
+    timeout_s: float | None = None
+    interval_s: float = 0.01
+    collectors: tuple[str, ...] = DEFAULT_CHILD_COLLECTORS
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """The report, where it was written, and the exit code to return."""
+
+    report: Report
+    out_dir: Path
+    paths: dict[str, Path] = field(default_factory=dict)
+    exit_code: int = 0
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """Create ``path`` and prove it is writable; raise ``UsageError`` otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to output directory {path}: "
+                         f"{exc.strerror or exc}") from None
+    return path
+
+
+def profile_target(config: ProfileConfig) -> ProfileResult:
+    """Run the target under instrumentation and write its reports."""
+    config.target.check()
+    out_dir = prepare_out_dir(config.out or default_out_dir(config.target))
+    gpus, gpu_status = environment.gpu_status()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    channel = out_dir / ".channel.jsonl"
+    channel.unlink(missing_ok=True)
+    try:
+        outcome = run_child(config.target, channel, interval_s=config.interval_s,
+                            timeout_s=config.timeout_s, collectors=config.collectors,
+                            options=config.options)
+    except OSError as exc:
+        raise UsageError(f"cannot start the Python interpreter: {exc}") from None
+    builder = RunBuilder()
+    builder.feed(read_records(channel))
+    run = assemble_run(config.target, outcome, builder, environment.describe(gpus),
+                       [gpu_status], started_at)
+    findings, errors = analyze(run)
+    report = Report(run=run, findings=findings, analyzer_errors=errors)
+    paths = write_reports(report, out_dir)
+    channel.unlink(missing_ok=True)
+    return ProfileResult(report, out_dir, paths, exit_code_of(outcome))
+
+
+def exit_code_of(outcome: ChildOutcome) -> int:
+    """Return the exit code a shell would have seen from plain python (124 on timeout)."""
+    if outcome.timed_out:
+        return TIMEOUT_EXIT
+    if outcome.returncode < 0:
+        return 128 - outcome.returncode
+    return outcome.returncode
+
+
+def _status(outcome: ChildOutcome, builder: RunBuilder) -> str:
+    how = (builder.exit or {}).get("how")
+    if outcome.timed_out:
+        return "timeout"
+    if outcome.returncode < 0:
+        signum = -outcome.returncode
+        if signum == signal.SIGINT or how == "interrupt" or outcome.interrupted:
+            return "interrupted"
+        return "crashed" if signum in CRASH_SIGNALS else "killed"
+    return "ok" if outcome.returncode == 0 else "error"
+
+
+def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
+                 env: Environment, statuses: list[CollectorStatus], started_at: str) -> Run:
+    """Return the Run built from the child's records and the supervisor's own observations."""
+    runtime = builder.end or {}
+    env = replace(env, thread_pools=runtime.get("thread_pools", []),
+                  torch_threads=runtime.get("torch_threads"))
+    returncode = outcome.returncode
+    meta = RunMeta(
+        dldoctor_version=__version__, target=target.name, mode=target.mode,
+        argv=list(target.args), cwd=os.getcwd(), started_at=started_at,
+        duration_s=round(outcome.duration_s, 3),
+        exit_code=exit_code_of(outcome),
+        signal=-returncode if returncode < 0 else None,
+        status=_status(outcome, builder), incomplete=builder.end is None,
+        exception=(builder.exit or {}).get("exception"), pid=outcome.pid,
+    )
+    samples = builder.samples()
+    memory = outcome.memory.result() if outcome.memory else Memory()
+    statuses = [
+        CollectorStatus("sampler", builder.hello is not None,
+                        "" if builder.hello else "the agent never started in the target"),
+        CollectorStatus("memory", bool(memory.points), "" if memory.points else "no readings"),
+        CollectorStatus("steps", True, ""),
+        *statuses,
+    ]
+    run = Run(meta=meta, environment=env, collectors=statuses, samples=samples, memory=memory,
+              steps=builder.steps())
+    locations = [(s.file, s.line) for s in hot_lines(run)[:HOT_LINE_LIMIT]]
+    return replace(run, sources=describe_lines(locations))

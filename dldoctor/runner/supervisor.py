@@ -1,0 +1,173 @@
+"""The supervisor: starts the target in a child Python with the agent, samples its process tree's
+memory, owns timeouts and signals, and builds the Run from whatever the child managed to send."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import psutil
+
+from dldoctor.collectors.memory import ProcessTreeMemory
+from dldoctor.runner.channel import read_records
+from dldoctor.runner.child import SPEC_ENV
+from dldoctor.runner.target import Target
+
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+                     signal.SIGUSR2)
+FLUSH_WAIT_S = 1.5
+TERMINATE_GRACE_S = 3.0
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+_BOOT = ("import sys; sys.path[0] = {parent!r}; "
+         "from dldoctor.runner.child import main; main()")
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    """How the child process ended, as the supervisor saw it."""
+
+    returncode: int
+    duration_s: float
+    timed_out: bool
+    interrupted: bool
+    memory: ProcessTreeMemory | None
+    pid: int
+
+
+def default_out_dir(target: Target, root: Path = Path("reports")) -> Path:
+    """Return ``reports/<stem>-<YYYYmmdd-HHMMSS>`` (suffixed ``-2``, ``-3``... if taken)."""
+    base = root / f"{target.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def child_command() -> list[str]:
+    """Return the argv that starts a child interpreter with the same flags as ours."""
+    flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
+    return [sys.executable, *flags, "-c", _BOOT.format(parent=_PACKAGE_PARENT)]
+
+
+def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: float | None,
+              collectors: tuple[str, ...] = (), options: dict[str, str] | None = None,
+              memory_interval_s: float = 0.1) -> ChildOutcome:
+    """Start the target, wait for it (sampling memory), stop it at the timeout; return how it
+    ended. Raises ``OSError`` only if the interpreter itself cannot be started."""
+    control_r, control_w = os.pipe()
+    t0 = time.monotonic()
+    spec = {"mode": target.mode, "target": target.name, "args": list(target.args),
+            "agent": {"channel": str(channel), "t0": t0, "interval_s": interval_s,
+                      "control_fd": control_r, "collectors": list(collectors),
+                      "options": dict(options or {})}}
+    env = {**os.environ, SPEC_ENV: json.dumps(spec)}
+    try:
+        proc = subprocess.Popen(child_command(), env=env, pass_fds=(control_r,))
+    finally:
+        os.close(control_r)
+    memory = ProcessTreeMemory(proc.pid, memory_interval_s, t0=t0)
+    with _forward_signals(proc) as state:
+        timed_out = _wait(proc, memory, t0, timeout_s, memory_interval_s)
+        if timed_out:
+            _stop_hung(proc, control_w, channel)
+    os.close(control_w)
+    return ChildOutcome(returncode=proc.returncode, duration_s=time.monotonic() - t0,
+                        timed_out=timed_out, interrupted=state["interrupted"], memory=memory,
+                        pid=proc.pid)
+
+
+def _wait(proc: subprocess.Popen[bytes], memory: ProcessTreeMemory, t0: float,
+          timeout_s: float | None, tick_s: float) -> bool:
+    """Block until the child exits (True if ``timeout_s`` passed first), sampling memory."""
+    pidfd = _pidfd(proc.pid)
+    deadline = None if timeout_s is None else t0 + timeout_s
+    try:
+        while True:
+            memory.sample()
+            if deadline is not None and time.monotonic() >= deadline:
+                return proc.poll() is None
+            wait_s = tick_s if deadline is None else max(0.0, min(tick_s, deadline - time.monotonic()))
+            if pidfd is not None:
+                select.select([pidfd], [], [], wait_s)
+                if proc.poll() is not None:
+                    return False
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=wait_s)
+                    return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _stop_hung(proc: subprocess.Popen[bytes], control_w: int, channel: Path) -> None:
+    """Ask the agent for a last flush, then terminate the child's whole process tree."""
+    with contextlib.suppress(OSError):
+        os.write(control_w, b"timeout\n")
+    deadline = time.monotonic() + FLUSH_WAIT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(r.get("type") == "flushed" for r in read_records(channel)[-3:]):
+            break
+        time.sleep(0.05)
+    terminate_tree(proc.pid)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=TERMINATE_GRACE_S)
+
+
+def terminate_tree(pid: int, grace_s: float = TERMINATE_GRACE_S) -> None:
+    """SIGTERM ``pid`` and all its descendants; SIGKILL whatever is left after ``grace_s``."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _gone, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
+
+
+@contextlib.contextmanager
+def _forward_signals(proc: subprocess.Popen[bytes]) -> Iterator[dict[str, bool]]:
+    """While the child runs: pass termination signals on to it; on Ctrl-C (which the terminal
+    already delivers to the child, in our process group) just remember it and keep waiting."""
+    state = {"interrupted": False}
+
+    def on_interrupt(_signum: int, _frame: FrameType | None) -> None:
+        state["interrupted"] = True
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, on_interrupt)}
+    for signum in FORWARDED_SIGNALS:
+        previous[signum] = signal.signal(signum, forward)
+    try:
+        yield state
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,65 @@
+"""What to run: a script path or a module name, checked before anything is started."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dldoctor.errors import TargetSyntaxError, UsageError
+
+
+@dataclass(frozen=True)
+class Target:
+    """A script (``mode="script"``) or module (``mode="module"``) and the arguments it gets."""
+
+    mode: str
+    name: str
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def stem(self) -> str:
+        """Return a short name for run directories (``train`` for ``train.py``)."""
+        if self.mode == "module":
+            return self.name.split(".")[-1] or "module"
+        path = Path(self.name)
+        return (path.stem if path.suffix else path.name) or "script"
+
+    def check(self) -> None:
+        """Raise ``UsageError`` if the target cannot be started, ``TargetSyntaxError`` if it
+        does not compile (with python's own message)."""
+        if self.mode == "module":
+            self._check_module()
+        else:
+            self._check_script()
+
+    def _check_script(self) -> None:
+        path = Path(self.name)
+        if not path.exists():
+            raise UsageError(f"can't open file '{self.name}': no such file")
+        if path.is_dir():
+            if (path / "__main__.py").is_file():
+                return
+            raise UsageError(f"'{self.name}' is a directory, not a Python script")
+        try:
+            source = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"can't read '{self.name}': {exc.strerror}") from None
+        try:
+            compile(source, os.path.abspath(self.name), "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            lines = traceback.format_exception_only(type(exc), exc)
+            raise TargetSyntaxError("".join(lines).rstrip("\n")) from None
+
+    def _check_module(self) -> None:
+        top = self.name.split(".")[0]
+        if not top or not all(part.isidentifier() for part in self.name.split(".")):
+            raise UsageError(f"'{self.name}' is not a module name")
+        if top in sys.builtin_module_names:
+            return
+        search = [os.getcwd(), *sys.path[1:]]
+        if importlib.machinery.PathFinder.find_spec(top, search) is None:
+            raise UsageError(f"no module named '{top}'")
