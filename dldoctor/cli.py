@@ -13,26 +13,31 @@ from dldoctor import __version__
 from dldoctor.errors import DldoctorError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandModules(click.Group):
+    """A group whose commands are the ``command`` objects of the modules in
+    ``dldoctor.commands``, imported only when used (``dldoctor profile`` never pays for the
+    imports of ``bench``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the command names (module names, ``_`` as ``-``)."""
+        import dldoctor.commands as package
+
+        return sorted(info.name.replace("_", "-") for info in pkgutil.iter_modules(package.__path__)
+                      if not info.name.startswith("_"))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import ``dldoctor.commands.<cmd_name>`` and return its ``command``."""
+        if cmd_name not in self.list_commands(ctx):
+            return None
+        module = importlib.import_module(f"dldoctor.commands.{cmd_name.replace('-', '_')}")
+        command = getattr(module, "command", None)
+        return command if isinstance(command, click.Command) else None
+
+
+@click.group(cls=CommandModules, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dldoctor")
 def cli() -> None:
     """dldoctor: profile and diagnose deep-learning code (time, memory, threads, GPU)."""
-
-
-def _register_commands(group: click.Group) -> None:
-    """Add every ``command`` object found in the modules of ``dldoctor.commands``."""
-    import dldoctor.commands as package
-
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        command = getattr(module, "command", None)
-        if isinstance(command, click.Command):
-            group.add_command(command)
-
-
-_register_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,48 +8,52 @@ T = TypeVar("T")
 
 
 class Decimator(Generic[T]):
-    """Keeps every ``stride``-th item; when more than ``cap`` are kept, drops every other one and
-    doubles the stride. Memory stays O(cap) and the kept items stay evenly spread in time.
+    """Keeps the items whose stream index is a multiple of ``stride``; when more than ``cap``
+    have been kept, the stride doubles and held items off the new grid are dropped. Memory stays
+    O(cap) and the kept items stay evenly spaced.
 
     A producer can ``take()`` the items kept since its last take (to stream them elsewhere) while
-    the thinning decisions go on as if it still held them all."""
+    the thinning decisions go on as if it still held them all; the receiving side merges them
+    with ``extend(items, stride)``."""
 
     def __init__(self, cap: int) -> None:
         self.cap = max(2, cap)
         self.stride = 1
-        self.items: list[T] = []
+        self._held: list[tuple[int, T]] = []
         self._kept = 0
         self._seen = 0
 
-    def offer(self, item: T) -> bool:
-        """Consider ``item``; return True if it was kept."""
-        keep = self._seen % self.stride == 0
-        self._seen += 1
-        if keep:
-            self.items.append(item)
-            self._kept += 1
-            if self._kept > self.cap:
-                self._thin()
-        return keep
+    @property
+    def items(self) -> list[T]:
+        """The items held now, oldest first."""
+        return [item for _index, item in self._held]
+
+    def offer(self, item: T, weight: int = 1) -> bool:
+        """Consider the next item (standing for ``weight`` stream positions); True if kept."""
+        index = self._seen
+        self._seen += weight
+        if index % self.stride:
+            return False
+        self._held.append((index, item))
+        self._kept += 1
+        while self._kept > self.cap:
+            self._thin()
+        return True
 
     def take(self) -> list[T]:
         """Return and forget the items kept since the last take."""
-        items, self.items = self.items, []
+        items = self.items
+        self._held = []
         return items
 
     def extend(self, items: list[T], stride: int) -> None:
-        """Merge items another Decimator kept at ``stride`` (the coarser stride wins)."""
+        """Merge items another Decimator kept at ``stride`` (each stands for ``stride`` items)."""
         while self.stride < stride:
             self._thin()
-        step = max(1, self.stride // max(1, stride))
-        for item in items[::step]:
-            self.items.append(item)
-            self._kept += 1
-            if self._kept > self.cap:
-                self._thin()
+        for item in items:
+            self.offer(item, weight=max(1, stride))
 
     def _thin(self) -> None:
-        self.items = self.items[::2]
-        self._kept //= 2
         self.stride *= 2
-        self._seen = 0
+        self._held = [(i, item) for i, item in self._held if i % self.stride == 0]
+        self._kept = (self._kept + 1) // 2

@@ -1,14 +1,12 @@
 """The environment a run saw: interpreter, machine, package versions, thread pools, GPUs.
 
 ``describe()`` runs in the supervisor (versions come from package metadata: nothing is imported
-into the target). ``runtime_info()`` runs in the target at exit and reads only what the target
-itself loaded (BLAS/OpenMP pools via threadpoolctl, torch's intra-op threads)."""
+into the target); ``dldoctor.collectors.pools.runtime_info()`` runs in the target at exit."""
 
 from __future__ import annotations
 
 import os
 import platform
-import sys
 from importlib import metadata
 from typing import Any
 
@@ -62,25 +60,3 @@ def describe(gpus: list[dict[str, Any]]) -> Environment:
         packages=packages,
         gpus=gpus,
     )
-
-
-def runtime_info() -> dict[str, Any]:
-    """Return thread pools and torch threads as the target configured them (run in the target)."""
-    info: dict[str, Any] = {"thread_pools": [], "torch_threads": None}
-    if "numpy" in sys.modules or "torch" in sys.modules:
-        try:
-            from threadpoolctl import threadpool_info
-
-            info["thread_pools"] = [
-                {k: pool.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
-                for pool in threadpool_info()
-            ]
-        except Exception:
-            pass
-    torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "get_num_threads"):
-        try:
-            info["torch_threads"] = int(torch.get_num_threads())
-        except Exception:
-            pass
-    return info

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from dldoctor.run import DLDOCTOR, LIBRARY, USER
 
-_DLDOCTOR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_DLDOCTOR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../dldoctor/
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -33,7 +33,7 @@ def classify(filename: str) -> str:
     if not filename or filename.startswith("<"):
         return LIBRARY
     path = os.path.abspath(filename)
-    if path.startswith(_DLDOCTOR_DIR + "dldoctor" + os.sep):
+    if path.startswith(_DLDOCTOR_DIR):
         return DLDOCTOR
     if f"{os.sep}site-packages{os.sep}" in path or f"{os.sep}dist-packages{os.sep}" in path:
         return LIBRARY

@@ -197,11 +197,11 @@ def _line_at(code: CodeType, offset: int) -> int:
 
 
 def _crop_bootstrap(pairs: list[tuple[CodeType, int]]) -> list[tuple[CodeType, int]]:
-    """Drop dldoctor's and runpy's frames below the target's own outermost frame."""
+    """Drop the bootstrap (``-c`` code, dldoctor, runpy) below the target's outermost frame."""
     start = 0
     for code, _line in pairs:
         name = code.co_filename
-        if classify(name) == DLDOCTOR or name.endswith(os.sep + "runpy.py"):
+        if name == "<string>" or classify(name) == DLDOCTOR or name.endswith(os.sep + "runpy.py"):
             start += 1
             continue
         break

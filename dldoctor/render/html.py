@@ -11,7 +11,7 @@ import jinja2
 
 from dldoctor.findings import SEVERITIES
 from dldoctor.render.base import Renderer
-from dldoctor.render.terminal import human_bytes
+from dldoctor.render.terminal import human_bytes, human_seconds
 from dldoctor.run import LIBRARY, USER, Report, Run
 from dldoctor.serialize import to_dict
 from dldoctor.stats import display_path, hot_functions, hot_lines, step_stats, totals
@@ -71,7 +71,8 @@ def _chart_data(run: Run) -> dict[str, Any]:
     return {
         "memory": {"t": [p.t for p in points], "rss": [p.rss for p in points],
                    "uss": [[p.t, p.uss] for p in points if p.uss is not None]},
-        "steps": {"t": times[1:], "duration": [(b - a) / stride for a, b in zip(times, times[1:])]},
+        "steps": {"step": [(i + 2) * stride for i in range(len(times) - 1)],
+                  "duration": [(b - a) / stride for a, b in zip(times, times[1:])]},
     }
 
 
@@ -101,6 +102,7 @@ def view_model(report: Report) -> dict[str, Any]:
         "peak_rss": human_bytes(run.memory.peak_rss) if run.memory.peak_rss else "n/a",
         "peak_uss": human_bytes(run.memory.peak_uss) if run.memory.peak_uss else "n/a",
         "steps": step_stats(run),
+        "human_seconds": human_seconds,
         "step_source": run.steps.source,
         "charts": _chart_data(run),
         "human_bytes": human_bytes,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dldoctor.collectors import ChildCollector, environment, load_child_collector, steps
+from dldoctor.collectors import ChildCollector, load_child_collector, pools, steps
 from dldoctor.collectors.frames import classify
 from dldoctor.collectors.imports import when_imported
 from dldoctor.collectors.sampler import StackSampler
@@ -139,7 +139,7 @@ class Agent:
             except Exception:
                 pass
         end = {"type": "end", "t": round(self._clock() - self.config.t0, 6),
-               **environment.runtime_info()}
+               **pools.runtime_info()}
         exit_record = self._exit_record or {"type": "exit", "how": "return", "code": 0,
                                             "exception": None}
         self.flush(extra=[end, exit_record])

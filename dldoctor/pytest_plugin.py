@@ -1,0 +1,1 @@
+"""pytest plugin (entry point ``pytest11``): registers dldoctor's fixtures and markers."""

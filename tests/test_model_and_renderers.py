@@ -1,0 +1,137 @@
+"""Unit tests: the Run round trip, lenient loading, and each renderer on a hand-built Report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dldoctor.collectors.bounded import Decimator
+from dldoctor.errors import ReportLoadError
+from dldoctor.render import write_reports
+from dldoctor.render.html import HtmlRenderer
+from dldoctor.render.terminal import TerminalRenderer
+from dldoctor.render.trace import TraceRenderer
+from dldoctor.run import SCHEMA_VERSION, Report
+from dldoctor.stats import hot_functions, hot_lines, step_stats
+from tests.handbuilt import handbuilt_report
+
+
+def test_report_round_trips_through_json() -> None:
+    report = handbuilt_report()
+    assert Report.from_json(report.to_json()) == report
+
+
+def test_older_report_missing_sections_loads_with_defaults() -> None:
+    data = json.loads(handbuilt_report().to_json())
+    del data["run"]["memory"], data["run"]["steps"], data["analyzer_errors"]
+    data["run"]["samples"]["future_field"] = 1
+    data["schema_version"] = 0
+    report = Report.from_json(json.dumps(data))
+    assert report.run.memory.points == [] and report.run.steps.count == 0
+    assert report.run.samples.ticks == 100
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"run": ', "not valid JSON"),
+    ('{"hello": "world"}', "not a dldoctor report"),
+    ('[1, 2]', "not a dldoctor report"),
+    ('{"format": "dldoctor-report", "run": {"samples": 5}}', "damaged"),
+])
+def test_bad_report_json_gives_one_line_error(text: str, message: str) -> None:
+    with pytest.raises(ReportLoadError, match=message):
+        Report.from_json(text)
+
+
+def test_missing_report_file(tmp_path: Path) -> None:
+    with pytest.raises(ReportLoadError, match="no such report"):
+        Report.load(tmp_path / "nope.json")
+
+
+def test_stats_attribute_to_innermost_user_frame() -> None:
+    run = handbuilt_report().run
+    lines = [(s.line, s.wall) for s in hot_lines(run)]
+    assert lines == [(12, 60), (14, 30), (21, 10)]
+    functions = [(f.function, f.self_wall, f.total_wall) for f in hot_functions(run)]
+    assert functions == [("train_step", 90, 90), ("<module>", 10, 100)]
+    steps = step_stats(run)
+    assert steps is not None and steps.count == 3
+    assert steps.median_s == pytest.approx(0.2) and steps.p90_s == pytest.approx(0.3)
+
+
+def test_terminal_renderer_exact_output() -> None:
+    paths = {"html": Path("r/report.html"), "json": Path("r/report.json")}
+    text = TerminalRenderer(paths=paths).render(handbuilt_report())
+    assert text == (
+        "dldoctor: train.py  exit 0 (ok) in 1.25 s\n"
+        "  samples      100 at 100 Hz over 2 thread(s)\n"
+        "  peak memory  150.0 MiB RSS (1 process)\n"
+        "  steps        3 (explicit), median 200.0 ms, p90 300.0 ms\n"
+        "  hottest user code (self time, share of all samples):\n"
+        "     90.0%     0.90 s CPU  train.py:10  train_step\n"
+        "     10.0%     0.00 s CPU  train.py:1  <module>\n"
+        "  findings: 0 error, 1 warning, 0 info\n"
+        "    [warning] slow-python-loop  train.py:12  Loop is slow\n"
+        "  reports    r/report.html\n"
+        "             r/report.json\n"
+    )
+
+
+def test_trace_is_chrome_trace_events() -> None:
+    trace = json.loads(TraceRenderer().render(handbuilt_report()))
+    events = trace["traceEvents"]
+    names = {e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert names == {"steps", "MainThread", "worker"}
+    spans = [e for e in events if e["ph"] == "X" and e.get("cat") != "step"]
+    main_spans = sorted((e["name"].split(" ")[0], e["ts"], e["dur"]) for e in spans
+                        if e["tid"] == 1)
+    assert main_spans == [("<module>", 0.0, 30000.0), ("dot", 20000.0, 10000.0),
+                          ("train_step", 0.0, 30000.0)]
+    steps = [e for e in events if e.get("cat") == "step"]
+    assert [(e["name"], e["dur"]) for e in steps] == [("step 1", 200000.0), ("step 2", 200000.0),
+                                                     ("step 3", 300000.0)]
+    counters = [e for e in events if e["ph"] == "C"]
+    assert counters[0]["args"] == {"rss_mib": 100.0, "uss_mib": 90.0}
+
+
+def test_html_escapes_user_derived_strings() -> None:
+    evil = "<script>alert(1)</script>"
+    html = HtmlRenderer().render(handbuilt_report(function_name=evil))
+    assert evil not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script src" not in html and "http://" not in html.replace("http://www.w3.org", "")
+
+
+def test_html_is_self_contained() -> None:
+    html = HtmlRenderer().render(handbuilt_report())
+    assert "<link " not in html and "https://" not in html
+    assert html.count("<script") == 2  # the embedded data and the inline code
+
+
+def test_write_reports_is_atomic_and_complete(tmp_path: Path) -> None:
+    paths = write_reports(handbuilt_report(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json",
+                                                          "trace.json"]
+    assert Report.load(paths["json"]).run.meta.pid == 42
+    assert json.loads(paths["json"].read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def test_decimator_stays_bounded_and_even() -> None:
+    d: Decimator[int] = Decimator(100)
+    for i in range(10_000):
+        d.offer(i)
+    assert len(d.items) <= 100 and d.stride >= 64
+    gaps = {b - a for a, b in zip(d.items, d.items[1:])}
+    assert gaps == {d.stride}
+
+
+def test_decimator_streaming_matches_extend() -> None:
+    producer: Decimator[int] = Decimator(50)
+    consumer: Decimator[int] = Decimator(50)
+    for i in range(5_000):
+        producer.offer(i)
+        if i % 100 == 99:
+            consumer.extend(producer.take(), producer.stride)
+    assert len(consumer.items) <= 50
+    assert consumer.items[0] == 0 and consumer.items[-1] > 4_000
