@@ -33,7 +33,7 @@ def format_result(result: ModelResult) -> str:
     """Return a short human-readable summary of ``result``, one figure per line."""
     lines = [
         f"model           {result.model} ({result.framework}, {result.device}, {result.size})",
-        f"data            {result.dataset}: {result.train_samples} samples in {result.epochs} epochs",
+        f"data            {result.dataset}: {result.train_samples} samples, {result.epochs} epochs",
         f"samples/s       {result.samples_per_s:,.0f}",
         f"GFLOP/s         {result.gflops:,.2f}",
         f"share of peak   {result.peak_share:.1%} of {result.peak_gflops:,.1f} GFLOP/s",

@@ -62,7 +62,8 @@ def init_params(sizes: Sequence[int], rng: np.random.Generator, dtype: type = np
     """Return He-initialised weights and zero biases for an MLP with layer widths ``sizes``."""
     params: Params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        params.append((rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(dtype))
+        weights = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+        params.append(weights.astype(dtype))
         params.append(np.zeros(fan_out, dtype=dtype))
     return params
 

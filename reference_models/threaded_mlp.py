@@ -2,10 +2,12 @@
 
 Each mini-batch is cut into shards put on a queue; workers pull shards as they become free
 (dynamic load balancing) and compute shard gradients with NumPy, which releases the GIL inside
-BLAS and large ufuncs. The main thread sums the shard gradients in shard order (a reduction:
-no shared buffer is written by two threads, and the result does not depend on which worker
-ran which shard), then takes the SGD step. BLAS threads per worker are capped so that
-workers x BLAS threads <= cores. Reports the speedup over one thread doing all the work.
+BLAS and large ufuncs. Each worker stores its shard's gradients in that shard's slot and
+a lock-protected countdown tells the main thread when all are in; the main thread sums them
+in shard order (a reduction: no buffer is written by two threads, and the result does not
+depend on which worker ran which shard), then takes the SGD step. BLAS threads per worker
+are capped so that workers x BLAS threads <= cores. Reports the speedup over one thread
+doing all the work.
 ``python -m reference_models.threaded_mlp [--threads N] [--epochs N]``.
 """
 
@@ -36,7 +38,8 @@ DEFAULT_BATCH = 512
 DEFAULT_EPOCHS = 40
 DEFAULT_LR = 0.1
 SHARDS_PER_BATCH = 4
-ShardResult = tuple[int, tuple[float, Params] | BaseException]
+Outcome = tuple[float, Params] | BaseException
+Shard = tuple[int, Params, np.ndarray, np.ndarray, int]
 
 
 def cpu_count() -> int:
@@ -56,12 +59,17 @@ class ShardedGradients:
     """A gradient function whose shards are computed by a pool of worker threads.
 
     Use as a context manager; calling it has the signature of ``numpy_mlp.loss_and_grads``.
+    Each worker writes its outcome into the slot of its shard (one writer per slot); a
+    lock-protected countdown wakes the main thread once, when the last shard is done.
     """
 
     def __init__(self, workers: int, shards_per_batch: int = SHARDS_PER_BATCH) -> None:
         self.shards_per_batch = shards_per_batch
-        self._tasks: queue.Queue[tuple | None] = queue.Queue()
-        self._results: queue.Queue[ShardResult] = queue.Queue()
+        self._tasks: queue.SimpleQueue[Shard | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._outcomes: list[Outcome | None] = []
+        self._remaining = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"mlp-worker-{i}", daemon=True)
             for i in range(workers)
@@ -82,29 +90,41 @@ class ShardedGradients:
 
     def _work(self) -> None:
         """Worker loop: compute shard gradients until the ``None`` sentinel arrives."""
-        while (task := self._tasks.get()) is not None:
-            index, params, x, labels, denom = task
+        while (shard := self._tasks.get()) is not None:
+            index, params, x, labels, denom = shard
+            outcome: Outcome
             try:
-                self._results.put((index, loss_and_grads(params, x, labels, denom)))
+                outcome = loss_and_grads(params, x, labels, denom)
             except BaseException as exc:  # handed to the main thread, re-raised there
-                self._results.put((index, exc))
+                outcome = exc
+            self._outcomes[index] = outcome
+            with self._lock:
+                self._remaining -= 1
+                if self._remaining == 0:
+                    self._done.set()
 
     def __call__(self, params: Params, x: np.ndarray, labels: np.ndarray) -> tuple[float, Params]:
         """Return the batch's (mean loss, gradients), summed from shards computed by workers."""
         bounds = np.linspace(0, len(x), min(self.shards_per_batch, len(x)) + 1).astype(int)
+        self._outcomes = [None] * (len(bounds) - 1)
+        self._remaining = len(bounds) - 1
+        self._done.clear()
         for index, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             self._tasks.put((index, params, x[lo:hi], labels[lo:hi], len(x)))
-        results = sorted((self._results.get() for _ in bounds[1:]), key=lambda r: r[0])
-        return reduce_shards([outcome for _, outcome in results])
+        self._done.wait()
+        return reduce_shards(self._outcomes)
 
 
-def reduce_shards(outcomes: list[tuple[float, Params] | BaseException]) -> tuple[float, Params]:
-    """Return the summed (loss, gradients) of shard outcomes; re-raise a worker's exception."""
+def reduce_shards(outcomes: list[Outcome | None]) -> tuple[float, Params]:
+    """Return the summed (loss, gradients) of shard outcomes, in shard order; re-raise a
+    worker's exception."""
+    results: list[tuple[float, Params]] = []
     for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    loss, total = outcomes[0]  # type: ignore[misc]
-    for shard_loss, grads in outcomes[1:]:  # type: ignore[misc]
+        if isinstance(outcome, BaseException) or outcome is None:
+            raise outcome or RuntimeError("a shard produced no result")
+        results.append(outcome)
+    loss, total = results[0]
+    for shard_loss, grads in results[1:]:
         loss += shard_loss
         for acc, grad in zip(total, grads, strict=True):
             acc += grad
@@ -140,8 +160,9 @@ def run(config: RunConfig) -> ModelResult:
     training = fit_threaded(data, preset, config.seed, workers)
     if workers > 1:
         baseline = fit_threaded(data, preset, config.seed, workers=1, blas=1)
-        training.extra["speedup_vs_1_thread"] = round(baseline.seconds / training.seconds, 3)
-        training.extra["accuracy_1_thread"] = baseline.test_accuracy
+        extra = {"speedup_vs_1_thread": round(baseline.seconds / training.seconds, 3),
+                 "accuracy_1_thread": baseline.test_accuracy}
+        training = dataclasses.replace(training, extra={**training.extra, **extra})
     return summarize("threaded-mlp", "numpy", config, data.name, training)
 
 

@@ -44,10 +44,10 @@ def make_loader(
 
 
 def autocast(device: str) -> contextlib.AbstractContextManager[object]:
-    """Return the autocast context for ``device``: bf16 (fp16 on older GPUs) on CUDA, none on CPU."""
-    if device != "cuda":
+    """Return the autocast context: bf16 on CUDA where supported, none otherwise (fp32)."""
+    if device != "cuda" or cuda_matmul_dtype() != "bfloat16":
         return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=getattr(torch, cuda_matmul_dtype()))
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def make_optimizer(model: nn.Module, lr: float, device: str) -> torch.optim.Optimizer:
@@ -56,7 +56,9 @@ def make_optimizer(model: nn.Module, lr: float, device: str) -> torch.optim.Opti
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=MOMENTUM, fused=fused)
 
 
-def _device_batches(loader: DataLoader, device: str) -> Iterator[tuple[torch.Tensor, ...]]:
+def _device_batches(
+    loader: DataLoader, device: str
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield the loader's batches moved to ``device`` (non-blocking from pinned memory)."""
     for x, y in loader:
         yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -114,7 +116,8 @@ def fit(
     model.to(device)
     optimizer = make_optimizer(model, preset.lr, device)
     loader = make_loader(x_train, y_train, preset, seed, device)
-    warm_up(model, *next(_device_batches(loader, device)), device)
+    x_first, y_first = next(_device_batches(loader, device))
+    warm_up(model, x_first, y_first, device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     loss, samples = torch.tensor(float("nan")), 0

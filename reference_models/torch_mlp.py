@@ -1,5 +1,6 @@
-"""The reference MLP in PyTorch (same widths, batch and optimizer as ``numpy_mlp``), on CPU or
-CUDA, fed by a DataLoader. ``python -m reference_models.torch_mlp [--device cuda] [--size large]``."""
+"""The reference MLP in PyTorch (same widths, batch and optimizer as ``numpy_mlp``), on CPU
+or CUDA, fed by a DataLoader.
+``python -m reference_models.torch_mlp [--device cuda] [--size large]``."""
 
 from __future__ import annotations
 

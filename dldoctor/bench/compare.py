@@ -4,6 +4,7 @@ JSON and as a self-contained HTML page."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ def run_entry(spec: ModelSpec, device: str, config: RunConfig, runner: Runner) -
     if reason:
         return Entry(spec.name, device, "skipped", reason=reason)
     try:
-        result = runner(spec, RunConfig(**{**config.__dict__, "device": device}))
+        result = runner(spec, dataclasses.replace(config, device=device))
     except (RuntimeError, OSError, ValueError) as exc:
         return Entry(spec.name, device, "failed", reason=str(exc))
     return Entry(spec.name, device, "ok", result)
@@ -51,7 +52,7 @@ def to_document(entries: Sequence[Entry], config: RunConfig) -> dict[str, Any]:
         "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         "host": {"machine": platform.machine(), "python": platform.python_version(),
                  "node": platform.node()},
-        "config": config.__dict__,
+        "config": dataclasses.asdict(config),
         "entries": [
             {"model": e.model, "device": e.device, "status": e.status, "reason": e.reason,
              "result": e.result.to_dict() if e.result else None}
