@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from dldoctor.analyzers import analyze
-from dldoctor.collectors import environment
+from dldoctor.collectors import DEFAULT_CHILD_COLLECTORS, environment
 from dldoctor.collectors.memory import ProcessTreeMemory
 from dldoctor.render import write_reports
 from dldoctor.run import Report
@@ -51,7 +51,7 @@ class Session:
         self._t0 = time.monotonic()
         self._channel = Path(self._tmp.name) / "channel.jsonl"
         self._agent = Agent(AgentConfig(str(self._channel), self._t0, self.interval_s,
-                                        crop_root=False))
+                                        crop_root=False, collectors=DEFAULT_CHILD_COLLECTORS))
         self._memory = ProcessTreeMemory(os.getpid(), 0.1, t0=self._t0)
         self._memory_thread = threading.Thread(target=self._sample_memory,
                                                name="dldoctor-memory", daemon=True)

@@ -18,7 +18,7 @@ class ReportLoadError(DldoctorError):
 
 
 class TargetSyntaxError(DldoctorError):
-    """The target script does not compile: python's own message is shown, then exit 1 like python."""
+    """The target does not compile: python's own message is shown, then exit 1 like python."""
 
     exit_code = 1
 

@@ -50,4 +50,5 @@ class Finding:
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
     """Return findings most severe first, then most confident, then by rule id."""
-    return sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), -f.confidence, f.rule))
+    return sorted(findings,
+                  key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), -f.confidence, f.rule))

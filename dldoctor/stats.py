@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from dldoctor.run import USER, Run
+from dldoctor.run import USER, Run, StepBreakdown
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,132 @@ def display_path(path: str, cwd: str) -> str:
     if cwd and path.startswith(cwd.rstrip("/") + "/"):
         return path[len(cwd.rstrip("/")) + 1:]
     return path
+
+
+def breakdown_share(breakdown: StepBreakdown, seconds: float) -> float:
+    """Return ``seconds`` as a share of all step time in the step breakdown (0 without steps)."""
+    return seconds / breakdown.duration_s if breakdown.duration_s > 0 else 0.0
+
+
+def phase_shares(breakdown: StepBreakdown) -> dict[str, float]:
+    """Return each phase's share of step time (``other`` included; they add up to 1)."""
+    return {name: breakdown_share(breakdown, seconds)
+            for name, seconds in zip(breakdown.phases, breakdown.totals_s)}
+
+
+def hot_lines_below(run: Run, file_part: str, kind: str = USER) -> list[LineStat]:
+    """Return lines by attributed time (as ``hot_lines``), counting only samples whose stack
+    passes through a frame whose file contains ``file_part`` and blaming the innermost frame of
+    ``kind`` called from there (e.g. the user's Dataset code under ``torch/utils/data/``)."""
+    frames = run.samples.frames
+    acc: dict[tuple[int, int], list[float]] = {}
+    for count in run.samples.counts:
+        stack = run.samples.stacks[count.stack]
+        entry = next((p for p in range(0, len(stack), 2)
+                      if file_part in frames[stack[p]].file), None)
+        if entry is None:
+            continue
+        hit = next(((stack[p], stack[p + 1]) for p in range(len(stack) - 2, entry, -2)
+                    if frames[stack[p]].kind == kind), None)
+        if hit is not None:
+            cell = acc.setdefault(hit, [0, 0.0])
+            cell[0] += count.wall
+            cell[1] += count.cpu_s
+    stats = [LineStat(frames[f].file, line, frames[f].function, int(w), c)
+             for (f, line), (w, c) in acc.items()]
+    return sorted(stats, key=lambda s: (-s.cpu_s, -s.wall, s.file, s.line))
+
+
+def step_window(run: Run) -> tuple[float, float]:
+    """Return (start, end) of the training loop, run-relative seconds: first to last kept step
+    mark, or the whole run with fewer than two marks."""
+    times = run.steps.times
+    if len(times) >= 2:
+        return times[0], times[-1]
+    return 0.0, max(run.meta.duration_s, 0.0)
+
+
+# -- threads ---------------------------------------------------------------------------------------
+RUNNING, IDLE, LOCK_WAIT = "running", "idle", "lock"
+IDLE_CPU_RATIO = 0.05  # a stack that got less CPU than this share of its wall time was blocked
+
+
+def _waits_on_lock(run: Run, stack_index: int) -> bool:
+    stack, frames = run.samples.stacks[stack_index], run.samples.frames
+    return any(frames[stack[p]].function == "_blocking_acquire"
+               and frames[stack[p]].file.endswith("locks.py") for p in range(0, len(stack), 2))
+
+
+def stack_states(run: Run) -> dict[tuple[int, int], str]:
+    """Return the state of each sampled (thread, stack): ``lock`` (blocked in an instrumented
+    lock), ``idle`` (it got almost no CPU: sleeping, I/O, queue or event waits) or ``running``
+    (on CPU, or ready and waiting for the GIL)."""
+    interval = run.samples.interval_s
+    states = {}
+    for count in run.samples.counts:
+        if _waits_on_lock(run, count.stack):
+            state = LOCK_WAIT
+        elif count.cpu_s < IDLE_CPU_RATIO * count.wall * interval:
+            state = IDLE
+        else:
+            state = RUNNING
+        states[(count.thread, count.stack)] = state
+    return states
+
+
+def thread_seconds(run: Run) -> dict[int, float]:
+    """Return how long each thread was seen alive (first to last sample, in seconds), keyed by
+    thread id (ident). Spans, not sample counts: a GIL-bound process samples less often."""
+    spans: dict[int, list[float]] = {}
+    for t, thread, _stack in run.samples.timeline:
+        span = spans.setdefault(int(thread), [float(t), float(t)])
+        span[0], span[1] = min(span[0], float(t)), max(span[1], float(t))
+    threads, interval = run.samples.threads, run.samples.interval_s
+    return {threads[i].id: last - first + interval for i, (first, last) in spans.items()
+            if i < len(threads)}
+
+
+def thread_lanes(run: Run) -> list[list[list[float | str]]]:
+    """Return per thread (index into ``samples.threads``) its ``[start, end, state]`` segments
+    from the sampled timeline (see ``stack_states``), adjacent samples of one state merged."""
+    states = stack_states(run)
+    rows: dict[int, list[tuple[float, str]]] = {}
+    for t, thread, stack in run.samples.timeline:
+        state = states.get((int(thread), int(stack)), RUNNING)
+        rows.setdefault(int(thread), []).append((float(t), state))
+    lanes: list[list[list[float | str]]] = [[] for _ in run.samples.threads]
+    for thread, points in rows.items():
+        if thread >= len(lanes):
+            continue
+        points.sort()
+        gaps = sorted(b[0] - a[0] for a, b in zip(points, points[1:]))
+        step = gaps[len(gaps) // 2] if gaps else run.samples.interval_s
+        lanes[thread] = _segments(points, step)
+    return lanes
+
+
+def _segments(points: list[tuple[float, str]], step: float) -> list[list[float | str]]:
+    segments: list[list[float | str]] = []
+    for t, state in points:
+        last = segments[-1] if segments else None
+        if last is not None and last[2] == state and t - float(last[1]) <= 2.5 * step:
+            last[1] = round(t + step, 4)
+        else:
+            segments.append([round(t, 4), round(t + step, 4), state])
+    return segments
+
+
+INPUT_PIPELINE = "/torch/utils/data/"  # frames of torch's DataLoader machinery
+
+
+def input_pipeline_lines(run: Run, workers: bool) -> list[LineStat]:
+    """Return the hottest user lines run by the DataLoader (the user's Dataset/collate code): in
+    the followed worker processes if ``workers``, else in the target's own threads."""
+    if workers:
+        run = replace(run, samples=run.workers.samples)
+    return hot_lines_below(run, INPUT_PIPELINE)
+
+
+def source_text(run: Run, file: str, line: int) -> str:
+    """Return the stripped source text of ``file:line`` the Run carries, or ""."""
+    return next((s.text for s in run.sources if (s.file, s.line) == (file, line)), "")

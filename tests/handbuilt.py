@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from dldoctor.findings import Finding, Location
 from dldoctor.run import (
-    Environment, Frame, Memory, MemoryPoint, Report, Run, RunMeta, Samples, SourceLine,
-    StackCount, Steps, ThreadInfo,
+    Environment,
+    Frame,
+    Memory,
+    MemoryPoint,
+    Report,
+    Run,
+    RunMeta,
+    Samples,
+    SourceLine,
+    StackCount,
+    Steps,
+    ThreadInfo,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -17,12 +18,16 @@ def busy(seconds: float) -> float:
 
 
 def test_session_collects_samples_steps_and_writes_reports(tmp_path: Path) -> None:
-    real_exit = os._exit
+    hooked = (os._exit, threading.Lock, threading.RLock, threading.Condition,
+              threading.Thread.start)
     with dldoctor.profile(out=tmp_path / "run") as session:
         for _ in range(5):
             busy(0.05)
             dldoctor.step()
-    assert os._exit is real_exit  # hooks are removed afterwards
+    # hooks are removed afterwards: the process is left as the session found it
+    assert (os._exit, threading.Lock, threading.RLock, threading.Condition,
+            threading.Thread.start) == hooked
+    assert [t.name for t in threading.enumerate()] == ["MainThread"]
     report = session.report
     assert report is not None
     assert report.run.meta.mode == "api"

@@ -266,3 +266,27 @@ def test_default_run_directory(write_script, tmp_path: Path) -> None:
 def test_python_dash_m_dldoctor_help(tmp_path: Path) -> None:
     got = run_cli(["--help"], cwd=tmp_path)
     assert got.returncode == 0 and b"profile" in got.stdout and b"report" in got.stdout
+
+
+def test_orphaned_target_stays_idle_when_supervisor_dies(write_script, tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    script = write_script("sleepy.py", """
+        import os, time
+        print(os.getpid(), flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-m", "dldoctor", "profile", "-q", "--out",
+                             str(tmp_path / "o"), str(script)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None
+    target = psutil.Process(int(proc.stdout.readline()))
+    try:
+        proc.kill()  # the supervisor dies; the target goes on, as it would under plain python
+        proc.wait(timeout=10)
+        time.sleep(0.3)
+        before = sum(target.cpu_times()[:2])
+        time.sleep(1.0)
+        used = sum(target.cpu_times()[:2]) - before
+        assert used < 0.25, f"orphaned target burnt {used:.2f} s CPU in 1 s"
+    finally:
+        target.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,8 @@ def test_html_escapes_user_derived_strings() -> None:
 def test_html_is_self_contained() -> None:
     html = HtmlRenderer().render(handbuilt_report())
     assert "<link " not in html and "https://" not in html
-    assert html.count("<script") == 2  # the embedded data and the inline code
+    assert html.count("<script") >= 2  # embedded data and inline code
+    assert re.findall(r"<(?:script|img|iframe)[^>]*\bsrc=", html) == []
 
 
 def test_write_reports_is_atomic_and_complete(tmp_path: Path) -> None:

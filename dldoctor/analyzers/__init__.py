@@ -8,7 +8,9 @@ from __future__ import annotations
 import traceback
 from typing import Protocol
 
-from dldoctor.analyzers import loops
+from dldoctor.analyzers import bottlenecks, hostdevice, loops
+from dldoctor.analyzers import memory as memory_rules
+from dldoctor.analyzers import threads as thread_rules
 from dldoctor.findings import Finding, sort_findings
 from dldoctor.run import Run
 
@@ -24,7 +26,9 @@ class Rule(Protocol):
         ...
 
 
-REGISTRY: list[Rule] = [*loops.RULES]
+REGISTRY: list[Rule] = [*loops.RULES, *bottlenecks.RULES, *hostdevice.RULES]
+REGISTRY += thread_rules.RULES
+REGISTRY += memory_rules.RULES
 
 
 def analyze(run: Run, rules: list[Rule] | None = None) -> tuple[list[Finding], list[str]]:
@@ -36,5 +40,6 @@ def analyze(run: Run, rules: list[Rule] | None = None) -> tuple[list[Finding], l
             findings.extend(rule.analyze(run))
         except Exception as exc:  # an analyzer bug must not cost the user the report
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            errors.append(f"{rule.rule}: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})")
+            errors.append(f"{rule.rule}: {type(exc).__name__}: {exc} "
+                          f"({where.filename}:{where.lineno})")
     return sort_findings(findings), errors

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dldoctor.findings import INFO, WARNING, Finding, Location
 from dldoctor.run import LoopInfo, Run, SourceLine
-from dldoctor.stats import LineStat, hot_lines, totals
+from dldoctor.stats import LineStat, hot_lines, input_pipeline_lines, totals
 
 MIN_SHARE = 0.10  # of all sampled CPU time
 WARN_SHARE = 0.25
@@ -71,11 +71,12 @@ class SlowPythonLoop:
     def analyze(self, run: Run) -> list[Finding]:
         """Return one finding per hot element-wise loop nest."""
         _wall, total_cpu = totals(run)
+        total_cpu += run.workers.cpu_s  # followed DataLoader workers run the user's Dataset code
         if total_cpu <= 0:
             return []
         facts = {(s.file, s.line): s for s in run.sources}
         nests: dict[tuple[str, int], _Nest] = {}
-        for stat in hot_lines(run):
+        for stat in [*hot_lines(run), *input_pipeline_lines(run, workers=True)]:
             fact = facts.get((stat.file, stat.line))
             outer = _outermost_elementwise(fact.loops) if fact else None
             if fact is None or outer is None:

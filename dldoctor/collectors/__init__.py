@@ -28,8 +28,12 @@ class ChildCollector(Protocol):
 
 
 # name -> "module:Class"; imported only when enabled.
-CHILD_COLLECTORS: dict[str, str] = {}
-DEFAULT_CHILD_COLLECTORS: tuple[str, ...] = ()
+CHILD_COLLECTORS: dict[str, str] = {
+    "torch-steps": "dldoctor.collectors.torch_steps:TorchSteps",
+    "threads": "dldoctor.collectors.threads:ThreadCollector",
+    "heap": "dldoctor.collectors.heap:HeapCollector",
+}
+DEFAULT_CHILD_COLLECTORS: tuple[str, ...] = ("torch-steps", "threads", "heap")
 
 
 def load_child_collector(name: str) -> Any:

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from dldoctor.run import DLDOCTOR, LIBRARY, USER
 
-_DLDOCTOR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../dldoctor/
+_DLDOCTOR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _library_roots() -> tuple[str, ...]:

@@ -12,8 +12,8 @@ import os
 import sys
 import threading
 import time
-from functools import lru_cache
 from collections.abc import Callable
+from functools import lru_cache
 from types import CodeType, FrameType
 from typing import Any
 

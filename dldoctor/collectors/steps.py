@@ -5,6 +5,7 @@ torch is never imported here: the optimizer hook is installed when the target it
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,11 +25,15 @@ class StepRecorder:
         self._counts = {EXPLICIT: 0, OPTIMIZER: 0}
         self._times = {EXPLICIT: Decimator[float](STEP_CAP), OPTIMIZER: Decimator[float](STEP_CAP)}
         self._sent = {EXPLICIT: 0, OPTIMIZER: 0}
+        self.listeners: list[Callable[[str, float], None]] = []  # called (source, clock time)
 
     def mark(self, source: str = EXPLICIT) -> None:
         """Record the end of one step now."""
+        now = self._clock()
         self._counts[source] += 1
-        self._times[source].offer(round(self._clock() - self._t0, 6))
+        self._times[source].offer(round(now - self._t0, 6))
+        for listener in self.listeners:
+            listener(source, now)
 
     def drain(self) -> list[dict[str, Any]]:
         """Return one ``"steps"`` record per source with new marks since the last drain."""
@@ -61,8 +66,10 @@ def step() -> None:
 
 def install_optimizer_hook(optim_module: Any) -> None:
     """Count every ``torch.optim`` optimizer step (global post-hook, torch >= 2.0)."""
-    register = getattr(getattr(optim_module, "optimizer", None),
-                       "register_optimizer_step_post_hook", None)
+    # torch 2.x may delete the ``optimizer`` submodule name from ``torch.optim``'s namespace.
+    optimizer = sys.modules.get(f"{optim_module.__name__}.optimizer",
+                                getattr(optim_module, "optimizer", None))
+    register = getattr(optimizer, "register_optimizer_step_post_hook", None)
     if register is None:
         return
 

@@ -16,17 +16,36 @@ from dldoctor.runner.target import Target
 @click.option("-m", "module", is_flag=True,
               help="Run TARGET as a module, like `python -m TARGET`.")
 @click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False),
-              help="Run directory (default: reports/<name>-<timestamp>).")
+              envvar="DLDOCTOR_OUT",  # set per run by `dldoctor gate run`
+              help="Run directory (default: $DLDOCTOR_OUT, else reports/<name>-<timestamp>).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Stop the target after this long; the report is still written (exit 124).")
 @click.option("--rate", type=click.IntRange(1, 1000), default=100, show_default=True,
               help="Stack samples per second.")
 @click.option("--quiet", "-q", is_flag=True,
               help="Print nothing of dldoctor's own: the target's output stays byte-identical.")
+@click.option("--memory", type=click.Choice(["default", "trace", "native", "off"]),
+              default="default", show_default=True,
+              help="Allocation tracing: `trace` runs tracemalloc for the whole run (allocating "
+                   "lines of all Python/NumPy memory; 1.3-5x slower), `native` runs memray "
+                   "(native allocations too; needs `pip install memray`), `off` disables the "
+                   "in-target memory collector.")
+@click.option("--threads", type=click.Choice(["default", "off"]), default="default",
+              show_default=True,
+              help="Lock instrumentation (contention, lock order, deadlocks) and thread-target "
+                   "recording; `off` leaves threading's locks untouched.")
+@click.option("--torch", "torch_hooks", type=click.Choice(["default", "off"]),
+              default="default", show_default=True,
+              help="Torch step breakdown and sync/transfer/DataLoader hooks; `off` leaves torch "
+                   "unpatched (optimizer steps are still counted).")
+@click.option("--workers", type=click.Choice(["default", "off"]), default="default",
+              show_default=True,
+              help="Follow forked DataLoader worker processes (their stacks and CPU time).")
 @click.argument("target")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(module: bool, out: Path | None, timeout: float | None, rate: int, quiet: bool,
-            target: str, args: tuple[str, ...]) -> int:
+            memory: str, threads: str, torch_hooks: str, workers: str, target: str,
+            args: tuple[str, ...]) -> int:
     """Run TARGET (a script, or a module with -m) under dldoctor; everything after TARGET is
     passed to it (a `--` right after TARGET is dropped). Exits with the target's own exit code.
 
@@ -37,7 +56,11 @@ def command(module: bool, out: Path | None, timeout: float | None, rate: int, qu
     """
     rest = list(args[1:]) if args[:1] == ("--",) else list(args)
     config = ProfileConfig(target=Target("module" if module else "script", target, rest),
-                           out=out, timeout_s=timeout, interval_s=1.0 / rate)
+                           out=out, timeout_s=timeout, interval_s=1.0 / rate,
+                           options={name: value for name, value in
+                                    (("memory", memory), ("threads", threads),
+                                     ("torch", torch_hooks), ("workers", workers))
+                                    if value != "default"})
     result = profile_target(config)
     if not quiet:
         renderer = TerminalRenderer(paths=result.paths, color=sys.stderr.isatty())

@@ -11,7 +11,10 @@ import jinja2
 
 from dldoctor.findings import SEVERITIES
 from dldoctor.render.base import Renderer
+from dldoctor.render.bottlenecks import breakdown_view
+from dldoctor.render.memory import memory_view
 from dldoctor.render.terminal import human_bytes, human_seconds
+from dldoctor.render.threads import thread_view
 from dldoctor.run import LIBRARY, USER, Report, Run
 from dldoctor.serialize import to_dict
 from dldoctor.stats import display_path, hot_functions, hot_lines, step_stats, totals
@@ -96,6 +99,9 @@ def view_model(report: Report) -> dict[str, Any]:
         "library_functions": _functions(run, LIBRARY, total_wall),
         "lines": _lines(run, total_wall),
         "threads": _threads(run),
+        "thread_view": thread_view(run),
+        "breakdown_view": breakdown_view(run),
+        "memory_view": memory_view(run),
         "total_wall": total_wall,
         "total_cpu": total_cpu,
         "samples": run.samples,

@@ -68,7 +68,8 @@ class TerminalRenderer(Renderer):
         steps = step_stats(run)
         if steps is not None:
             lines.append(f"  steps        {steps.count:,} ({run.steps.source}), "
-                         f"median {human_seconds(steps.median_s)}, p90 {human_seconds(steps.p90_s)}")
+                         f"median {human_seconds(steps.median_s)}, "
+                         f"p90 {human_seconds(steps.p90_s)}")
         return lines
 
     def _hot(self, report: Report) -> list[str]:

@@ -9,6 +9,9 @@ import json
 from typing import Any
 
 from dldoctor.render.base import Renderer
+from dldoctor.render.bottlenecks import breakdown_events
+from dldoctor.render.memory import device_memory_events
+from dldoctor.render.threads import lock_wait_events
 from dldoctor.run import Report, Run
 
 PID = 1
@@ -40,7 +43,10 @@ class TraceRenderer(Renderer):
                            "args": {"name": thread.name}})
         events.extend(_stack_spans(run))
         events.extend(_step_spans(run))
+        events.extend(lock_wait_events(run, PID))
+        events.extend(breakdown_events(run, PID))
         events.extend(_memory_counters(run))
+        events.extend(device_memory_events(run, PID))
         return json.dumps({"traceEvents": events, "displayTimeUnit": "ms",
                            "otherData": {"dldoctor_version": run.meta.dldoctor_version}},
                           separators=(",", ":"))
@@ -66,8 +72,8 @@ def _stack_spans(run: Run) -> list[dict[str, Any]]:
             if t - last_t > 2 * dt:  # a gap: the thread was not seen; close everything
                 events.extend(_close(run, open_frames, 0, last_t + dt, thread))
             frames = samples.stacks[stack][0::2][:MAX_DEPTH]
-            keep = 0
-            while keep < min(len(frames), len(open_frames)) and open_frames[keep][0] == frames[keep]:
+            keep, limit = 0, min(len(frames), len(open_frames))
+            while keep < limit and open_frames[keep][0] == frames[keep]:
                 keep += 1
             events.extend(_close(run, open_frames, keep, t, thread))
             open_frames.extend((f, t) for f in frames[keep:])

@@ -96,21 +96,23 @@ class Agent:
                 continue
             if self._stop_r in ready:
                 return
-            if ready:
-                self._on_control()
+            if ready and not self._on_control():
+                watch = [self._stop_r]  # the supervisor is gone: stop watching its pipe
             self.sampler.sample()
             if self._clock() >= next_flush:
                 self.flush()
                 next_flush = self._clock() + FLUSH_EVERY_S
 
-    def _on_control(self) -> None:
+    def _on_control(self) -> bool:
+        """Serve a supervisor request; return False once the supervisor's end is closed."""
         try:
             data = os.read(self.config.control_fd, 4096)
         except OSError:
             data = b""
-        if not data:  # supervisor closed its end
-            return
+        if not data:
+            return False
         self.flush(extra=[{"type": "flushed", "reason": data.decode(errors="replace").strip()}])
+        return True
 
     def flush(self, extra: list[dict[str, Any]] | None = None) -> None:
         """Write everything collected since the last flush."""

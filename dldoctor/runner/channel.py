@@ -18,7 +18,7 @@ class ChannelWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        """Append ``records``; errors (disk full, closed fd) are swallowed: never break the target."""
+        """Append ``records``; errors (disk full, closed fd) are swallowed, never raised."""
         if not records:
             return
         data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)

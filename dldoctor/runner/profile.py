@@ -3,17 +3,23 @@ Run, analyze it and write the reports. The exit code is the target's."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from dldoctor import __version__
 from dldoctor.analyzers import analyze
 from dldoctor.collectors import DEFAULT_CHILD_COLLECTORS, environment
+from dldoctor.collectors.heap import build_heap
 from dldoctor.collectors.source import describe_lines
+from dldoctor.collectors.threads import build_threads
+from dldoctor.collectors.torch_steps import bottleneck_locations, build_breakdown
+from dldoctor.collectors.workers import build_workers
 from dldoctor.errors import UsageError
 from dldoctor.render import write_reports
 from dldoctor.run import CollectorStatus, Environment, Memory, Report, Run, RunMeta
@@ -73,18 +79,42 @@ def profile_target(config: ProfileConfig) -> ProfileResult:
     try:
         outcome = run_child(config.target, channel, interval_s=config.interval_s,
                             timeout_s=config.timeout_s, collectors=config.collectors,
-                            options=config.options)
+                            options=config.options,
+                            on_alert=functools.partial(_write_interim, config, channel, out_dir,
+                                                       gpus, gpu_status, started_at))
     except OSError as exc:
         raise UsageError(f"cannot start the Python interpreter: {exc}") from None
+    report = _report(config, outcome, channel, gpus, gpu_status, started_at)
+    paths = write_reports(report, out_dir)
+    channel.unlink(missing_ok=True)
+    return ProfileResult(report, out_dir, paths, exit_code_of(outcome))
+
+
+def _report(config: ProfileConfig, outcome: ChildOutcome, channel: Path,
+            gpus: list[dict[str, Any]], gpu_status: CollectorStatus, started_at: str,
+            status: str | None = None) -> Report:
+    """Return the analysed Report of what the channel holds now (``status`` overrides the
+    run's status, e.g. ``hung`` for an interim report)."""
     builder = RunBuilder()
     builder.feed(read_records(channel))
     run = assemble_run(config.target, outcome, builder, environment.describe(gpus),
                        [gpu_status], started_at)
+    if status is not None:
+        run = replace(run, meta=replace(run.meta, status=status, exit_code=None))
     findings, errors = analyze(run)
-    report = Report(run=run, findings=findings, analyzer_errors=errors)
-    paths = write_reports(report, out_dir)
-    channel.unlink(missing_ok=True)
-    return ProfileResult(report, out_dir, paths, exit_code_of(outcome))
+    return Report(run=run, findings=findings, analyzer_errors=errors)
+
+
+def _write_interim(config: ProfileConfig, channel: Path, out_dir: Path,
+                   gpus: list[dict[str, Any]], gpu_status: CollectorStatus, started_at: str,
+                   outcome: ChildOutcome) -> None:
+    """Write the reports of the run so far while the target still runs (hung in a deadlock:
+    the user can read them before pressing Ctrl-C or the ``--timeout``)."""
+    try:
+        write_reports(_report(config, outcome, channel, gpus, gpu_status, started_at, "hung"),
+                      out_dir)
+    except Exception:  # the final report is still written when the target ends
+        pass
 
 
 def exit_code_of(outcome: ChildOutcome) -> int:
@@ -115,6 +145,7 @@ def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
     env = replace(env, thread_pools=runtime.get("thread_pools", []),
                   torch_threads=runtime.get("torch_threads"))
     returncode = outcome.returncode
+    samples = builder.samples()
     meta = RunMeta(
         dldoctor_version=__version__, target=target.name, mode=target.mode,
         argv=list(target.args), cwd=os.getcwd(), started_at=started_at,
@@ -123,8 +154,9 @@ def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
         signal=-returncode if returncode < 0 else None,
         status=_status(outcome, builder), incomplete=builder.end is None,
         exception=(builder.exit or {}).get("exception"), pid=outcome.pid,
+        profiler_cpu_s={"supervisor": round(outcome.supervisor_cpu_s, 4),
+                        "agent": samples.sampler_cpu_s},
     )
-    samples = builder.samples()
     memory = outcome.memory.result() if outcome.memory else Memory()
     statuses = [
         CollectorStatus("sampler", builder.hello is not None,
@@ -135,5 +167,10 @@ def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
     ]
     run = Run(meta=meta, environment=env, collectors=statuses, samples=samples, memory=memory,
               steps=builder.steps())
+    run = replace(run, breakdown=build_breakdown(builder.extra, run.steps.source),
+                  workers=build_workers(builder.extra), gpu=outcome.gpu)
+    run = replace(run, threads=build_threads(builder.extra))
+    run = replace(run, heap=build_heap(builder.extra))
     locations = [(s.file, s.line) for s in hot_lines(run)[:HOT_LINE_LIMIT]]
+    locations += [loc for loc in bottleneck_locations(run) if loc not in locations]
     return replace(run, sources=describe_lines(locations))

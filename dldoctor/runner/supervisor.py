@@ -11,15 +11,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psutil
 
+from dldoctor.collectors.gpu import GpuSampler
 from dldoctor.collectors.memory import ProcessTreeMemory
+from dldoctor.run import GpuTimeline
+from dldoctor.runner.alerts import ChannelAlerts
 from dldoctor.runner.channel import read_records
 from dldoctor.runner.child import SPEC_ENV
 from dldoctor.runner.target import Target
@@ -43,6 +47,8 @@ class ChildOutcome:
     interrupted: bool
     memory: ProcessTreeMemory | None
     pid: int
+    supervisor_cpu_s: float = 0.0
+    gpu: GpuTimeline = field(default_factory=GpuTimeline)
 
 
 def default_out_dir(target: Target, root: Path = Path("reports")) -> Path:
@@ -63,11 +69,14 @@ def child_command() -> list[str]:
 
 def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: float | None,
               collectors: tuple[str, ...] = (), options: dict[str, str] | None = None,
-              memory_interval_s: float = 0.1) -> ChildOutcome:
+              memory_interval_s: float = 0.1,
+              on_alert: Callable[[ChildOutcome], None] | None = None) -> ChildOutcome:
     """Start the target, wait for it (sampling memory), stop it at the timeout; return how it
-    ended. Raises ``OSError`` only if the interpreter itself cannot be started."""
+    ended. ``on_alert`` is called, with the outcome so far, when the agent reports something
+    that cannot wait (a deadlock): the target may be hung from then on. Raises ``OSError`` only
+    if the interpreter itself cannot be started."""
     control_r, control_w = os.pipe()
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     spec = {"mode": target.mode, "target": target.name, "args": list(target.args),
             "agent": {"channel": str(channel), "t0": t0, "interval_s": interval_s,
                       "control_fd": control_r, "collectors": list(collectors),
@@ -78,27 +87,44 @@ def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: fl
     finally:
         os.close(control_r)
     memory = ProcessTreeMemory(proc.pid, memory_interval_s, t0=t0)
+    gpu, gpu_timeline = GpuSampler.create(proc.pid, t0, memory_interval_s)
+
+    def alert(_record: dict[str, Any]) -> None:
+        if on_alert is not None:
+            on_alert(ChildOutcome(returncode=0, duration_s=time.monotonic() - t0,
+                                  timed_out=False, interrupted=False, memory=memory,
+                                  pid=proc.pid, gpu=gpu_timeline))
+
+    watch = ChannelAlerts(channel, alert).poll if on_alert is not None else None
     with _forward_signals(proc) as state:
-        timed_out = _wait(proc, memory, t0, timeout_s, memory_interval_s)
+        timed_out = _wait(proc, memory, t0, timeout_s, memory_interval_s, gpu, watch)
         if timed_out:
             _stop_hung(proc, control_w, channel)
     os.close(control_w)
     return ChildOutcome(returncode=proc.returncode, duration_s=time.monotonic() - t0,
                         timed_out=timed_out, interrupted=state["interrupted"], memory=memory,
-                        pid=proc.pid)
+                        pid=proc.pid, supervisor_cpu_s=time.process_time() - cpu0,
+                        gpu=gpu.result() if gpu is not None else gpu_timeline)
 
 
 def _wait(proc: subprocess.Popen[bytes], memory: ProcessTreeMemory, t0: float,
-          timeout_s: float | None, tick_s: float) -> bool:
-    """Block until the child exits (True if ``timeout_s`` passed first), sampling memory."""
+          timeout_s: float | None, tick_s: float, gpu: GpuSampler | None = None,
+          watch: Callable[[], None] | None = None) -> bool:
+    """Block until the child exits (True if ``timeout_s`` passed first), sampling memory
+    (and GPU utilisation, when there is a sampler)."""
     pidfd = _pidfd(proc.pid)
     deadline = None if timeout_s is None else t0 + timeout_s
     try:
         while True:
             memory.sample()
+            if gpu is not None:
+                gpu.sample()
+            if watch is not None:
+                watch()
             if deadline is not None and time.monotonic() >= deadline:
                 return proc.poll() is None
-            wait_s = tick_s if deadline is None else max(0.0, min(tick_s, deadline - time.monotonic()))
+            left = tick_s if deadline is None else deadline - time.monotonic()
+            wait_s = max(0.0, min(tick_s, left))
             if pidfd is not None:
                 select.select([pidfd], [], [], wait_s)
                 if proc.poll() is not None:

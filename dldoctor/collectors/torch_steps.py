@@ -1,0 +1,474 @@
+"""Torch step breakdown, host-device syncs and transfers, DataLoader facts (collector
+``torch-steps``).
+
+Installed when the target imports torch (never imported here). Cheap hooks only:
+
+- data: the DataLoader iterator's ``__next__`` (the user's Dataset/collate code runs inside it
+  when ``num_workers=0``; with workers it is the wait for them);
+- forward: the *outermost* module call. ``nn.Module.__call__`` is wrapped only until the root
+  modules are known (the second step, or 64 root calls); then forward hooks on the roots
+  replace it (torch's global forward hooks would put every module call on its ~3 µs slow path
+  and make ``torch.compile`` warn);
+- backward: ``torch.autograd.backward``/``grad``; optimizer: the global optimizer step hooks;
+- syncs: ``Tensor.item/cpu/numpy/tolist/__float__/__int__/__bool__/__format__/__repr__/
+  __array__``, ``.to("cpu")`` of a device tensor and ``torch.cuda.synchronize``, counted per user
+  call site. With CUDA only calls on CUDA tensors count (their wall time is the stall); on
+  CPU-only torch every such call from user code inside a step counts (it would stall a GPU);
+- transfers: ``Tensor.to(device)``/``.cuda()`` per user call site: bytes, time, pageable bytes,
+  and whether the very same tensor was sent again.
+
+Only the main thread is timed; nothing is recorded before the first step mark or in forked
+children. Calls made directly by torch's own code (optimizers, AMP) are not the user's and are
+skipped."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from types import FrameType, ModuleType
+from typing import Any
+
+from dldoctor.collectors.bounded import Decimator
+from dldoctor.collectors.dataloader import describe_loader, hook_loader, remember_loader
+from dldoctor.collectors.frames import classify
+from dldoctor.collectors.imports import when_imported
+from dldoctor.collectors.phases import (
+    BACKWARD,
+    DATA,
+    FORWARD,
+    OPTIMIZER,
+    PHASES,
+    ROW_CAP,
+    SYNC,
+    TRANSFER,
+    PhaseClock,
+    SiteTable,
+    StepWindows,
+)
+from dldoctor.collectors.workers import WorkerFollower, follow_worker_loop
+from dldoctor.run import USER, LoaderInfo, Run, StepBreakdown, SyncSite, TransferSite
+from dldoctor.runner.channel import ChannelWriter
+from dldoctor.stats import input_pipeline_lines
+
+SYNC_METHODS = {"item": "item", "cpu": "cpu", "numpy": "numpy", "tolist": "tolist",
+                "__float__": "float", "__int__": "int", "__bool__": "bool",
+                "__format__": "format", "__repr__": "repr", "__array__": "array"}
+ROOT_LEARN_CALLS = 64
+Site = tuple[str, int, str]
+
+
+class TorchSteps:
+    """The ``torch-steps`` child collector (see the module docstring)."""
+
+    name = "torch-steps"
+
+    def __init__(self, agent: Any) -> None:
+        self._config = agent.config
+        self.enabled = agent.config.options.get("torch", "on") != "off"
+        self.follow_workers = agent.config.options.get("workers", "on") != "off"
+        self._clock: Callable[[], float] = agent._clock
+        self._recorder = agent.steps
+        self.phases = PhaseClock(self._clock)
+        self.syncs = SiteTable(2)  # calls, seconds
+        # calls, bytes, seconds, pageable bytes, same data, non-blocking
+        self.transfers = SiteTable(6)
+        self.windows = StepWindows(self.phases, [self.syncs, self.transfers], agent.config.t0)
+        self.loaders: list[dict[str, Any]] = []
+        self.armed = False  # inside the training loop (a step mark was seen), main thread only
+        self.busy = False  # inside an observed call: nested ones pass through
+        self.cuda = False
+        self._main: int | None = threading.main_thread().ident
+        self._torch: ModuleType | None = None
+        self._torch_dir = "\0"
+        self._last_sent: dict[Site, tuple[int, int, int]] = {}
+        self.forward = _ForwardTimer(self)
+        # torch.compile traces hooks and Tensor methods: under tracing they must do nothing
+        # (dynamo folds is_compiling() to True), or they would break the graph.
+        self.compiling: Callable[[], bool] = lambda: False
+
+    # -- ChildCollector -------------------------------------------------------------------
+    def start(self) -> None:
+        """Listen to step marks; hook torch once the target imports it."""
+        if not self.enabled:
+            return
+        self._recorder.listeners.append(self._on_mark)
+        os.register_at_fork(after_in_child=self._disable)
+        when_imported("torch", self._install)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Return one ``torch-steps`` record once torch is hooked (cumulative, rows streamed)."""
+        if not self.enabled:
+            return [{"type": "torch-steps", "disabled": True}]
+        if self._torch is None:
+            return []
+        return [{"type": "torch-steps", "cuda": self.cuda, "phases": list(PHASES),
+                 "windows": self.windows.records(), "loaders": [dict(x) for x in self.loaders],
+                 "forward_roots": self.forward.root_names(),
+                 "dropped_sites": self.syncs.dropped + self.transfers.dropped}]
+
+    def finish(self) -> None:
+        """Stop recording (the target is exiting)."""
+        self.armed = False
+
+    # -- state ----------------------------------------------------------------------------
+    def _disable(self) -> None:
+        self.armed = False
+        self._main = None
+
+    def on_main(self) -> bool:
+        """Return True on the thread being timed."""
+        return threading.get_ident() == self._main
+
+    def _on_mark(self, source: str, now: float) -> None:
+        try:
+            if not self.on_main():
+                return
+            if not self.armed and self._torch is not None:
+                self.cuda = _cuda_available(self._torch)
+            self.armed = self._torch is not None
+            self.windows.mark(source, now)
+            self.forward.on_step()
+        except Exception:  # never break the target's optimizer step
+            pass
+
+    def make_follower(self) -> WorkerFollower:
+        """Return a sampler for a forked DataLoader worker, writing to the same channel."""
+        return WorkerFollower(ChannelWriter(self._config.channel).write, self._config.interval_s,
+                              self._clock, self._config.t0, os.getpid())
+
+    def _install(self, torch: ModuleType) -> None:
+        self._torch = torch
+        self._torch_dir = os.path.dirname(str(torch.__file__)) + os.sep
+        self.compiling = getattr(getattr(torch, "compiler", None), "is_compiling",
+                                 self.compiling)
+        install_hooks(torch, self)
+
+    # -- observed calls -------------------------------------------------------------------
+    def user_site(self, frame: FrameType | None) -> Site | None:
+        """Return the innermost user frame from ``frame`` outwards, or None when ``frame`` is
+        torch's own code (torch syncs knowingly) or no user frame calls it."""
+        if frame is None or frame.f_code.co_filename.startswith(self._torch_dir):
+            return None
+        return innermost_user(frame)
+
+    def sync_call(self, call: Callable[..., Any], kind: str, tensor: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any], depth: int = 2) -> Any:
+        """Run ``call``; count it as a sync at the user's call site when it is one."""
+        if not self.on_main() or self.phases.current == DATA or (
+                self.cuda and tensor is not None and not getattr(tensor, "is_cuda", False)):
+            return call(*args, **kwargs)
+        site = self.user_site(sys._getframe(depth))
+        if site is None:
+            return call(*args, **kwargs)
+        result, seconds = self._timed(call, SYNC, args, kwargs)
+        self.syncs.add((kind, *site), (seconds,))
+        return result
+
+    def transfer_call(self, call: Callable[..., Any], tensor: Any, target: str | None,
+                      args: tuple[Any, ...], kwargs: dict[str, Any], non_blocking: bool) -> Any:
+        """Run ``call`` (a ``.to``/``.cuda``); record it when it moves data to a device."""
+        if target is None or not self.on_main():
+            return call(*args, **kwargs)
+        if not tensor.is_cpu:
+            if target == "cpu":  # device to host: a sync
+                return self.sync_call(call, "to-cpu", tensor, args, kwargs, depth=3)
+            return call(*args, **kwargs)
+        if target == "cpu":  # a no-op here; on CPU-only torch, the device move of GPU code
+            if not self.cuda and self.phases.current != DATA:
+                self._record_copy("move", tensor, sys._getframe(2), 0.0, non_blocking)
+            return call(*args, **kwargs)
+        frame = sys._getframe(2)
+        result, seconds = self._timed(call, TRANSFER, args, kwargs)
+        self._record_copy("h2d", tensor, frame, seconds, non_blocking)
+        return result
+
+    def _record_copy(self, kind: str, tensor: Any, frame: FrameType, seconds: float,
+                     non_blocking: bool) -> None:
+        """Count a host-to-device copy (or CPU-only move) of ``tensor`` at the user's line."""
+        site = self.user_site(frame)
+        if site is None:
+            return
+        nbytes = tensor.element_size() * tensor.nelement()
+        pageable = nbytes if kind == "h2d" and not _pinned(tensor) else 0
+        signature = (tensor.data_ptr(), tensor._version, nbytes)
+        same = self._last_sent.get(site) == signature
+        if len(self._last_sent) < 4 * self.transfers.cap:
+            self._last_sent[site] = signature
+        self.transfers.add((kind, *site), (nbytes, seconds, pageable, int(same), int(non_blocking)))
+
+    def _timed(self, call: Callable[..., Any], phase: int, args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> tuple[Any, float]:
+        self.busy = True
+        self.phases.enter(phase)
+        start = self._clock()
+        try:
+            result = call(*args, **kwargs)
+        finally:
+            seconds = self._clock() - start
+            self.phases.exit(phase)
+            self.busy = False
+        return result, seconds
+
+    def loader_started(self, iterator: Any, loader: Any, frame: FrameType | None) -> None:
+        """Remember a DataLoader's settings the first time one of its iterators is made."""
+        remember_loader(self.loaders, iterator, describe_loader(loader, innermost_user(frame)))
+
+
+def innermost_user(frame: FrameType | None) -> Site | None:
+    """Return (file, line, function) of the innermost user frame from ``frame`` outwards."""
+    while frame is not None:
+        code = frame.f_code
+        if classify(code.co_filename) == USER:
+            return code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_qualname
+        frame = frame.f_back
+    return None
+
+
+class _ForwardTimer:
+    """Times the outermost module call.
+
+    Learning phase: ``nn.Module.__call__`` is wrapped (one Python call per module call; torch's
+    global forward hooks would cost ~3 µs per call and make ``torch.compile`` warn). Once the
+    root modules are known the class attribute is restored and forward hooks go on the roots
+    only."""
+
+    def __init__(self, owner: TorchSteps) -> None:
+        self._owner = owner
+        self._depth = 0
+        self._roots: list[weakref.ReferenceType[Any]] = []
+        self._names: list[str] = []
+        self._root_calls = 0
+        self._steps = 0
+        self._module_cls: Any = None
+        self._original: Callable[..., Any] | None = None
+        self.narrowed = False
+
+    def install(self, module_cls: Any) -> None:
+        """Wrap ``module_cls.__call__`` (``torch.nn.Module``) for the learning phase."""
+        original = module_cls.__call__
+        owner = self._owner
+
+        @functools.wraps(original)
+        def __call__(module: Any, *args: Any, **kwargs: Any) -> Any:
+            if owner.compiling() or not owner.on_main():
+                return original(module, *args, **kwargs)
+            self.pre(module, args)
+            try:
+                return original(module, *args, **kwargs)
+            finally:
+                self.post(module, args, None)
+
+        self._module_cls, self._original = module_cls, original
+        module_cls.__call__ = __call__
+
+    def pre(self, module: Any, _args: Any) -> None:
+        """Entering the outermost module starts the forward phase."""
+        owner = self._owner
+        if owner.compiling() or not owner.on_main():
+            return
+        if self._depth == 0:
+            owner.phases.enter(FORWARD)
+            if not self.narrowed and self._learn(module) and self._root_calls >= ROOT_LEARN_CALLS:
+                self.narrow()
+        self._depth += 1
+
+    def post(self, _module: Any, _args: Any, _output: Any) -> None:
+        """Leaving the outermost module ends the forward phase."""
+        if self._owner.compiling() or not self._owner.on_main() or self._depth == 0:
+            return
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner.phases.exit(FORWARD)
+
+    def _learn(self, module: Any) -> bool:
+        """Remember a root module; return True if it is (now) a known root."""
+        self._root_calls += 1
+        if any(r() is module for r in self._roots):
+            return True
+        if len(self._roots) < 16:
+            self._roots.append(weakref.ref(module))
+            self._names.append(type(module).__name__)
+            return True
+        return False
+
+    def on_step(self) -> None:
+        """A step ended: after two, the roots are known."""
+        self._steps += 1
+        if self._steps >= 2 and not self.narrowed and self._depth == 0:
+            self.narrow()
+
+    def narrow(self) -> None:
+        """Restore ``Module.__call__`` and hook the root modules seen so far instead."""
+        if self._module_cls is not None and self._original is not None:
+            self._module_cls.__call__ = self._original
+        for ref in self._roots:
+            module = ref()
+            if module is not None:
+                module.register_forward_pre_hook(self.pre)
+                module.register_forward_hook(self.post, always_call=True)
+        self.narrowed = True
+
+    def root_names(self) -> list[str]:
+        """Return the class names of the root modules timed."""
+        return list(self._names)
+
+
+def _pinned(tensor: Any) -> bool:
+    try:
+        return bool(tensor.is_pinned())
+    except Exception:
+        return False
+
+
+def _cuda_available(torch: ModuleType) -> bool:
+    try:
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+def install_hooks(torch: ModuleType, owner: TorchSteps) -> None:
+    """Patch torch for ``owner``: DataLoader, forward, backward, optimizer, syncs, transfers."""
+    hook_loader(torch, owner)
+    owner.forward.install(torch.nn.Module)
+    for name in ("backward", "grad"):
+        function = getattr(torch.autograd, name)
+        setattr(torch.autograd, name, _phase_wrapper(function, BACKWARD, owner))
+    optimizer = sys.modules["torch.optim.optimizer"]  # not an attribute of torch.optim in 2.x
+    optimizer.register_optimizer_step_pre_hook(
+        lambda *_: owner.phases.enter(OPTIMIZER) if owner.on_main() else None)
+    optimizer.register_optimizer_step_post_hook(
+        lambda *_: owner.phases.exit(OPTIMIZER) if owner.on_main() else None)
+    tensor = torch.Tensor
+    for method, kind in SYNC_METHODS.items():
+        if hasattr(tensor, method):
+            setattr(tensor, method, _sync_wrapper(getattr(tensor, method), kind, owner))
+    if hasattr(torch, "cuda") and hasattr(torch.cuda, "synchronize"):
+        torch.cuda.synchronize = _sync_wrapper(torch.cuda.synchronize, "synchronize", owner,
+                                               method=False)
+    tensor.to = _to_wrapper(tensor.to, torch, owner)
+    tensor.cuda = _cuda_wrapper(tensor.cuda, owner)
+    worker: Any = sys.modules.get("torch.utils.data._utils.worker")
+    if worker is not None and owner.follow_workers:
+        loop = follow_worker_loop(worker._worker_loop, owner.make_follower)
+        worker._worker_loop = loop  # torch looks it up when it starts a worker
+
+
+def _phase_wrapper(function: Callable[..., Any], phase: int,
+                   owner: TorchSteps) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not owner.on_main():
+            return function(*args, **kwargs)
+        owner.phases.enter(phase)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            owner.phases.exit(phase)
+
+    return wrapper
+
+
+def _sync_wrapper(function: Callable[..., Any], kind: str, owner: TorchSteps,
+                  method: bool = True) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if owner.compiling() or not owner.armed or owner.busy:
+            return function(*args, **kwargs)
+        return owner.sync_call(function, kind, args[0] if method and args else None, args, kwargs)
+
+    return wrapper
+
+
+def target_device(torch: ModuleType, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """Return the device type a ``Tensor.to(*args, **kwargs)`` call moves to (None: a dtype
+    change only)."""
+    device = kwargs.get("device")
+    if device is None and args:
+        first = args[0]
+        if isinstance(first, (str, int, torch.device)) and not isinstance(first, bool):
+            device = first
+        elif isinstance(first, torch.Tensor):
+            device = first.device
+    if device is None:
+        return None
+    if isinstance(device, int):
+        return "cuda"
+    if isinstance(device, str):
+        return device.split(":", 1)[0]
+    return str(getattr(device, "type", device))
+
+
+def _to_wrapper(function: Callable[..., Any], torch: ModuleType,
+                owner: TorchSteps) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def to(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if owner.compiling() or not owner.armed or owner.busy:
+            return function(self, *args, **kwargs)
+        target = target_device(torch, args, kwargs)
+        return owner.transfer_call(function, self, target, (self, *args), kwargs,
+                                   bool(kwargs.get("non_blocking")))
+
+    return to
+
+
+def _cuda_wrapper(function: Callable[..., Any], owner: TorchSteps) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def cuda(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if owner.compiling() or not owner.armed or owner.busy:
+            return function(self, *args, **kwargs)
+        non_blocking = bool(kwargs.get("non_blocking")) or (len(args) > 1 and args[1] is True)
+        return owner.transfer_call(function, self, "cuda", (self, *args), kwargs, non_blocking)
+
+    return cuda
+
+
+# -- supervisor side --------------------------------------------------------------------------
+def build_breakdown(extra: dict[str, list[dict[str, Any]]], source: str) -> StepBreakdown:
+    """Return the step breakdown of the steps of ``source`` (the Run's step source) from the
+    agent's ``torch-steps`` records."""
+    records = extra.get("torch-steps", [])
+    if not records:
+        return StepBreakdown(reason="the target did not import torch")
+    last = records[-1]
+    if last.get("disabled"):
+        return StepBreakdown(reason="the torch hooks were turned off (--torch off)")
+    rows: Decimator[list[float]] = Decimator(ROW_CAP)
+    window: dict[str, Any] = {}
+    for record in records:
+        for candidate in record.get("windows", []):
+            if candidate.get("source") == source:
+                rows.extend(candidate.get("rows", []), int(candidate.get("stride", 1)))
+                window = candidate
+    phases = [*last.get("phases", PHASES), "other"]
+    duration = float(window.get("duration_s", 0.0))
+    spent = [float(v) for v in window.get("phase_s", [0.0] * (len(phases) - 1))]
+    syncs, transfers = (window.get("sites") or [[], []])[:2] if window else ([], [])
+    return StepBreakdown(
+        available=True, source=source if window else "none", cuda=bool(last.get("cuda")),
+        phases=phases, steps=int(window.get("steps", 0)), duration_s=round(duration, 6),
+        totals_s=[round(v, 6) for v in [*spent, max(0.0, duration - sum(spent))]],
+        rows=[[*row, round(max(0.0, row[1] - sum(row[2:])), 6)] for row in rows.items],
+        stride=rows.stride,
+        syncs=[SyncSite(k, f, int(ln), fn, int(st), int(c[0]), c[1])
+               for k, f, ln, fn, st, *c in syncs],
+        transfers=[TransferSite(k, f, int(ln), fn, int(st), int(c[0]), int(c[1]), c[2], int(c[3]),
+                                int(c[4]), int(c[5])) for k, f, ln, fn, st, *c in transfers],
+        loaders=[LoaderInfo(**{k: v for k, v in x.items() if k in LoaderInfo.__dataclass_fields__})
+                 for x in last.get("loaders", [])],
+        forward_roots=list(last.get("forward_roots", [])),
+    )
+
+
+def bottleneck_locations(run: Run, limit: int = 50) -> list[tuple[str, int]]:
+    """Return the user lines the bottleneck rules quote, whose source facts the Run should
+    carry: sync and transfer sites, and the hottest input-pipeline lines of the workers."""
+    breakdown = run.breakdown
+    sites = [(s.file, s.line) for s in breakdown.syncs]
+    sites += [(t.file, t.line) for t in breakdown.transfers]
+    sites += [(s.file, s.line) for s in input_pipeline_lines(run, workers=True)[:limit]]
+    return list(dict.fromkeys(sites))[:limit]

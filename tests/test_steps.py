@@ -1,0 +1,45 @@
+"""Step marks: ``dldoctor.step()``, automatic torch optimizer steps, and no torch import by us."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_torch_optimizer_steps_are_counted(write_script, profile) -> None:
+    pytest.importorskip("torch")
+    script = write_script("opt.py", """
+        import torch
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(25):
+            opt.zero_grad()
+            model(torch.randn(8, 4)).sum().backward()
+            opt.step()
+    """)
+    steps = profile(script, options=("-q",)).report()["run"]["steps"]
+    assert steps["source"] == "optimizer" and steps["count"] == 25
+    assert len(steps["times"]) == 25
+
+
+def test_explicit_steps_win_over_optimizer_steps(write_script, profile) -> None:
+    pytest.importorskip("torch")
+    script = write_script("both.py", """
+        import torch, dldoctor
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.Adam(model.parameters())
+        for _ in range(10):
+            for _ in range(2):
+                model(torch.randn(8, 4)).sum().backward()
+                opt.step()
+            dldoctor.step()
+    """)
+    steps = profile(script, options=("-q",)).report()["run"]["steps"]
+    assert steps["source"] == "explicit" and steps["count"] == 10
+
+
+def test_dldoctor_does_not_import_torch_into_the_target(write_script, profile) -> None:
+    script = write_script("notorch.py", """
+        import sys
+        print("torch" in sys.modules, "numpy" in sys.modules)
+    """)
+    assert profile(script, options=("-q",)).stdout == b"False False\n"

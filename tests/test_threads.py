@@ -1,0 +1,371 @@
+"""Threads: lock instrumentation (semantics kept, contention, lock order, deadlock watchdog),
+shared-write analysis of thread code, and end to end the thread rules on the fixtures in
+``tests/pathologies/`` (planted problems and clean controls)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from dldoctor.analyzers.threads import lock_order_cycles
+from dldoctor.collectors import locks
+from dldoctor.collectors.lockmonitor import STUCK_S, LockMonitor
+from dldoctor.collectors.locks import InstrumentedLock, InstrumentedRLock
+from dldoctor.collectors.races import shared_writes
+from dldoctor.collectors.threads import merge_lock_records
+from dldoctor.run import ThreadTarget
+from tests.conftest import REPO
+
+PATHOLOGIES = REPO / "tests" / "pathologies"
+THREAD_RULES = {"data-race", "deadlock", "lock-contention", "gil-contention",
+                "thread-oversubscription"}
+
+
+@pytest.fixture
+def monitor():
+    """A LockMonitor installed in this process for the test, uninstalled after."""
+    mon = LockMonitor(t0=time.monotonic())
+    mon.install()
+    try:
+        yield mon
+    finally:
+        mon.uninstall()
+        locks._MONITOR = None
+
+
+# -- lock semantics ----------------------------------------------------------------------------
+def test_factories_make_instrumented_locks_with_raw_semantics(monitor):
+    lock, rlock = threading.Lock(), threading.RLock()
+    assert isinstance(lock, InstrumentedLock) and isinstance(rlock, InstrumentedRLock)
+    assert lock.acquire() and not lock.acquire(False) and lock.locked()
+    assert lock.acquire(timeout=0.01) is False
+    lock.release()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    with pytest.raises(ValueError):
+        lock.acquire(False, 1)
+    with rlock, rlock:
+        assert rlock._is_owned() and rlock._recursion_count() == 2
+    with pytest.raises(RuntimeError):
+        rlock.release()
+    lock._at_fork_reinit()
+    rlock._at_fork_reinit()
+    assert not lock.locked()
+
+
+def test_stdlib_primitives_work_on_instrumented_locks(monitor):
+    q: queue.Queue[int | None] = queue.Queue(maxsize=4)
+    got: list[int] = []
+
+    def consume() -> None:
+        while (item := q.get()) is not None:
+            got.append(item)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    for i in range(200):
+        q.put(i)
+    q.put(None)
+    consumer.join()
+    assert got == list(range(200))
+    cond, ready, seen = threading.Condition(), [], []
+
+    def wait_ready() -> None:
+        with cond:
+            seen.append(cond.wait_for(lambda: ready, 5))
+
+    waiter = threading.Thread(target=wait_ready)
+    waiter.start()
+    time.sleep(0.02)
+    with cond:
+        ready.append(1)
+        cond.notify_all()
+    waiter.join(5)
+    assert seen == [[1]]
+    semaphore, barrier = threading.Semaphore(2), threading.Barrier(2)
+    assert semaphore.acquire() and semaphore.acquire() and not semaphore.acquire(timeout=0.01)
+    side = threading.Thread(target=barrier.wait)
+    side.start()
+    barrier.wait(5)
+    side.join()
+    with ThreadPoolExecutor(2) as pool:
+        assert sum(pool.map(lambda x: x * x, range(50))) == sum(x * x for x in range(50))
+
+
+def test_contention_is_timed_at_the_users_line(monitor):
+    lock = threading.Lock()
+
+    def hog() -> None:
+        for _ in range(20):
+            with lock:
+                time.sleep(0.002)
+
+    threads = [threading.Thread(target=hog) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    site = lock._site
+    assert site.acquisitions == 60 and site.contended > 0 and site.wait_s > 0
+    (code, line), = site.waits
+    assert code.co_name == "hog" and line == hog.__code__.co_firstlineno + 2
+    assert site.holds > 0  # hold time is measured once the lock was contended
+    record = monitor.describe_site(site)
+    assert record["created"][0] == __file__ and record["waiters"]
+
+
+def _nest(first, second) -> None:
+    with first:
+        with second:
+            pass
+
+
+def _run_in_thread(fn, *args) -> None:
+    thread = threading.Thread(target=fn, args=args)
+    thread.start()
+    thread.join()
+
+
+def test_lock_order_inversion_is_a_cycle_unless_a_gate_lock_serialises_it(monitor):
+    a = threading.Lock()
+    b = threading.Lock()
+    _run_in_thread(_nest, a, b)
+    _run_in_thread(_nest, b, a)
+    gate, c = threading.Lock(), threading.Lock()
+    d = threading.Lock()
+
+    def gated(first, second) -> None:
+        with gate:
+            _nest(first, second)
+
+    _run_in_thread(gated, c, d)
+    _run_in_thread(gated, d, c)
+    sites, edges, *_ = merge_lock_records(monitor.drain()[:1], [])
+    cycles = lock_order_cycles(edges)
+    assert [{e.held for e in cycle} for cycle in cycles] == [{a._site.index, b._site.index}]
+    (first, back), = cycles
+    assert first.acquired_at.function == "_nest" and first.held_at.function == "_nest"
+
+
+def test_two_locks_of_one_site_in_opposite_orders_are_an_inversion(monitor):
+    accounts = [threading.Lock() for _ in range(2)]
+    _run_in_thread(_nest, accounts[0], accounts[1])
+    _run_in_thread(_nest, accounts[1], accounts[0])
+    _sites, edges, *_ = merge_lock_records(monitor.drain()[:1], [])
+    (cycle,) = lock_order_cycles(edges)
+    assert {tuple(e.instances) for e in cycle} == {(accounts[0]._serial, accounts[1]._serial),
+                                                   (accounts[1]._serial, accounts[0]._serial)}
+
+
+def test_watchdog_reports_a_wait_for_cycle(monitor):
+    p, q = threading.Lock(), threading.Lock()
+    both_hold = threading.Barrier(3)
+
+    def grab(first, second) -> None:
+        with first:
+            both_hold.wait()
+            if second.acquire(timeout=3):
+                second.release()
+
+    threads = [threading.Thread(target=grab, args=pair, name=f"t{i}")
+               for i, pair in enumerate([(p, q), (q, p)])]
+    for thread in threads:
+        thread.start()
+    both_hold.wait()
+    deadline = time.monotonic() + 2
+    while len(locks._WAITING) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    record, = monitor.find_deadlocks(now=time.monotonic() + STUCK_S)
+    assert monitor.find_deadlocks(now=time.monotonic() + STUCK_S) == []  # reported once
+    for thread in threads:
+        thread.join()
+    assert {t["name"] for t in record["threads"]} == {"t0", "t1"}
+    for blocked in record["threads"]:
+        assert blocked["waits_at"][2].endswith("grab")
+        assert blocked["holds"][0]["at"][2].endswith("grab")
+        assert blocked["waits_for"] in (p._site.index, q._site.index)
+
+
+# -- shared writes --------------------------------------------------------------------------
+RACY = '''
+import threading
+counter = 0
+stats = {}
+tls = threading.local()
+
+def bump(n):
+    global counter
+    for _ in range(n):
+        counter += 1
+        stats["n"] = stats.get("n", 0) + 1
+        tls.count = 1
+
+class Model:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.params = []
+        self.n = 0
+
+    def step(self, grads, slot, out):
+        self.n += 1
+        for p, g in zip(self.params, grads):
+            p -= 0.1 * g
+        out[slot] += 1
+        with self.lock:
+            self.n += 1
+        self.lock.acquire()
+        self.n += 1
+        self.lock.release()
+        self._apply(grads)
+        with self.lock:
+            self._apply(grads)
+        local = [0]
+        local[0] += 1
+
+    def _apply(self, grads):
+        self.n = self.n + len(grads)
+
+class Worker(threading.Thread):
+    def run(self):
+        self.n += 1
+'''
+
+
+def _target(path: Path, line: int, function: str, shared: list[str], private: list[str],
+            concurrency: int = 3, objects: dict[str, int] | None = None) -> ThreadTarget:
+    return ThreadTarget(str(path), line, function, starts=3, concurrency=concurrency,
+                        shared=shared, private=private, objects=objects or {})
+
+
+def test_shared_writes_found_in_thread_code(tmp_path):
+    path = tmp_path / "racy.py"
+    path.write_text(RACY)
+    targets = [_target(path, 7, "bump", [], ["n"]),
+               _target(path, 20, "Model.step", ["self", "grads"], ["slot", "out"]),
+               _target(path, 40, "Worker.run", [], ["self"])]
+    found = {(w.line, w.target, w.scope, w.evidence) for w in shared_writes(targets)}
+    assert found == {
+        (10, "counter", "global", "static"),
+        (11, "stats['n']", "global", "static"),
+        (21, "self.n", "attribute", "runtime"),
+        (23, "p", "attribute", "runtime"),
+        (37, "self.n", "attribute", "runtime"),
+    }
+
+
+def test_no_shared_write_when_each_thread_has_its_own_object(tmp_path):
+    path = tmp_path / "racy.py"
+    path.write_text(RACY)
+    targets = [_target(path, 20, "Model.step", [], ["self", "grads", "slot", "out"])]
+    assert shared_writes(targets) == []
+
+
+def test_one_thread_is_no_race_but_two_targets_on_one_global_are(tmp_path):
+    path = tmp_path / "racy.py"
+    path.write_text(RACY)
+    alone = ThreadTarget(str(path), 7, "bump", starts=1, concurrency=1)
+    assert shared_writes([alone]) == []
+    writes = shared_writes([alone, ThreadTarget(str(path), 7, "bump2", starts=1, concurrency=1)])
+    assert {w.line for w in writes} == {10, 11} and all(w.threads == 2 for w in writes)
+
+
+# -- end to end ---------------------------------------------------------------------------------
+PLANTED = [
+    ("data-race/hogwild_trainer.py", "data-race", "warning", "hogwild_trainer.py"),
+    ("data-race/global_counters.py", "data-race", "warning", "global_counters.py"),
+    ("deadlock/transfer_inversion.py", "deadlock", "warning", "transfer_inversion.py"),
+    ("lock-contention/shared_model_lock.py", "lock-contention", "warning",
+     "shared_model_lock.py"),
+    ("gil-contention/python_threads.py", "gil-contention", "warning", "python_threads.py"),
+    ("thread-oversubscription/blas_in_threads.py", "thread-oversubscription", "warning",
+     "blas_in_threads.py"),
+]
+CLEAN = [
+    "data-race/clean_locked_updates.py",
+    "data-race/clean_per_thread_results.py",
+    "data-race/clean_queue_pipeline.py",
+    "deadlock/clean_ordered_locks.py",
+    "lock-contention/clean_short_critical_section.py",
+    "gil-contention/clean_numpy_threads.py",
+    "thread-oversubscription/clean_limited_blas.py",
+]
+
+
+@pytest.mark.parametrize("script,rule,severity,file", PLANTED,
+                         ids=[p[0].split("/")[1] for p in PLANTED])
+def test_planted_thread_problem_is_found(profile, script, rule, severity, file):
+    result = profile(PATHOLOGIES / script, options=("-q",))
+    assert result.returncode == 0, result.stderr.decode()
+    findings = [f for f in result.report()["findings"] if f["rule"] == rule]
+    assert findings, result.report()["findings"]
+    assert findings[0]["severity"] == severity
+    assert findings[0]["location"]["file"].endswith(file)
+
+
+@pytest.mark.parametrize("script", CLEAN, ids=[c.split("/")[1] for c in CLEAN])
+def test_clean_thread_code_gets_no_warning(profile, script):
+    result = profile(PATHOLOGIES / script, options=("-q",))
+    assert result.returncode == 0, result.stderr.decode()
+    report = result.report()
+    assert report["run"]["threads"]["available"]
+    loud = [f for f in report["findings"] if f["severity"] != "info"]
+    assert loud == [], loud
+
+
+def test_threaded_mlp_reference_model_is_clean(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "dldoctor", "profile", "-q", "--out", str(out),
+                           "-m", "reference_models.threaded_mlp", "--epochs", "10"],
+                          cwd=REPO, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    report = json.loads((out / "report.json").read_text())
+    loud = [f for f in report["findings"] if f["severity"] != "info"]
+    assert loud == [], loud
+    assert report["run"]["threads"]["targets"]
+
+
+def test_deadlock_is_reported_while_the_target_hangs(tmp_path):
+    """The interim report is written while the target is still hung; --timeout ends it."""
+    out = tmp_path / "run"
+    script = PATHOLOGIES / "deadlock" / "opposite_order_hang.py"
+    proc = subprocess.Popen([sys.executable, "-m", "dldoctor", "profile", "-q", "--timeout", "8",
+                             "--out", str(out), str(script)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    interim = None
+    while proc.poll() is None and interim is None:
+        if (out / "report.json").exists():
+            interim = json.loads((out / "report.json").read_text())
+            still_running = proc.poll() is None
+        time.sleep(0.1)
+    _stdout, stderr = proc.communicate(timeout=60)
+    assert interim is not None and still_running, stderr.decode()
+    assert interim["run"]["meta"]["status"] == "hung"
+    assert proc.returncode == 124, stderr.decode()
+    final = json.loads((out / "report.json").read_text())
+    assert final["run"]["meta"]["status"] == "timeout"
+    for report in (interim, final):
+        finding, = [f for f in report["findings"] if f["rule"] == "deadlock"]
+        assert finding["severity"] == "error" and finding["evidence"]["observed"] is True
+        message = finding["message"]
+        for site in ("opposite_order_hang.py:7", "opposite_order_hang.py:8",  # the two locks
+                     "opposite_order_hang.py:13", "opposite_order_hang.py:16",  # thread 1
+                     "opposite_order_hang.py:21", "opposite_order_hang.py:23"):  # thread 2
+            assert site in message, message
+
+
+def test_threads_off_leaves_locks_raw(profile, write_script):
+    script = write_script("raw.py", """
+        import threading
+        print(type(threading.Lock()).__module__, type(threading.RLock()).__module__)
+    """)
+    result = profile(script, options=("-q", "--threads", "off"))
+    assert result.returncode == 0 and result.stdout == b"_thread _thread\n"
+    assert result.report()["run"]["threads"]["available"] is False
