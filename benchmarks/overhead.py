@@ -23,8 +23,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = {
-    "numpy_train": (HERE / "workloads" / "numpy_train.py", ["10"]),
+    "numpy_train": (HERE / "workloads" / "numpy_train.py", ["400"]),
     "python_loop": (HERE / "workloads" / "python_loop.py", ["300"]),
+    "torch_train": (HERE / "workloads" / "torch_train.py", ["2500"]),
 }
 BUDGET = 1.03
 

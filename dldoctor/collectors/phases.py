@@ -57,6 +57,11 @@ class PhaseClock:
             pass
         self._last = now
 
+    def reset(self, now: float) -> None:
+        """Forget the running phases (a step that is not timed follows)."""
+        self._stack.clear()
+        self._last = now
+
     def settle(self, now: float) -> list[float]:
         """Charge the running phase up to ``now``; return a copy of the cumulative totals."""
         if self._stack and now > self._last:
@@ -133,29 +138,29 @@ class _SourceWindow:
         self.count = 0
         self.rows: Decimator[list[float]] = Decimator(ROW_CAP)
         self.tables: list[_SiteSteps] = []
-        self._first: tuple[float, list[float]] | None = None
         self._prev: tuple[float, list[float], list[dict[SiteKey, list[float]]]] | None = None
+        self._duration = 0.0  # of the timed steps
+        self._spent = [0.0] * len(PHASES)
 
     def mark(self, now: float, phases: list[float],
-             sites: list[dict[SiteKey, list[float]]]) -> None:
+             sites: list[dict[SiteKey, list[float]]], timed: bool = True) -> None:
+        """End a step at ``now``; an untimed step (hooks were idle) only moves the baseline."""
         if self._prev is None:
             self.tables = [_SiteSteps() for _ in sites]
-            self._first = (now, phases)
-        else:
+        elif timed:
             then, old_phases, old_sites = self._prev
             self.count += 1
-            self.rows.offer([now - self._t0, now - then,
-                             *[a - b for a, b in zip(phases, old_phases)]])
+            deltas = [a - b for a, b in zip(phases, old_phases)]
+            self.rows.offer([now - self._t0, now - then, *deltas])
+            self._duration += now - then
+            self._spent = [a + b for a, b in zip(self._spent, deltas)]
             for table, before, after in zip(self.tables, old_sites, sites):
                 table.add_step(before, after)
         self._prev = (now, phases, sites)
 
     def record(self, source: str) -> dict[str, Any]:
         rows = [[round(v, 6) for v in row] for row in self.rows.take()]
-        duration, spent = 0.0, [0.0] * len(PHASES)
-        if self._first is not None and self._prev is not None:
-            duration = self._prev[0] - self._first[0]
-            spent = [a - b for a, b in zip(self._prev[1], self._first[1])]
+        duration, spent = self._duration, self._spent
         return {"source": source, "steps": self.count, "duration_s": round(duration, 6),
                 "phase_s": [round(v, 6) for v in spent], "rows": rows,
                 "stride": self.rows.stride, "sites": [t.rows() for t in self.tables]}
@@ -175,12 +180,13 @@ class StepWindows:
         """True once any step mark has been seen (the training loop is running)."""
         return bool(self.windows)
 
-    def mark(self, source: str, now: float) -> None:
-        """A step of ``source`` ended at ``now`` (same clock as the PhaseClock)."""
+    def mark(self, source: str, now: float, timed: bool = True) -> None:
+        """A step of ``source`` ended at ``now`` (same clock as the PhaseClock); ``timed``
+        False: the hooks were idle during it, so it only moves the baseline."""
         window = self.windows.get(source)
         if window is None:
             window = self.windows[source] = _SourceWindow(self._t0)
-        window.mark(now, self.phases.settle(now), [t.snapshot() for t in self.tables])
+        window.mark(now, self.phases.settle(now), [t.snapshot() for t in self.tables], timed)
 
     def records(self) -> list[dict[str, Any]]:
         """Return one JSON-ready summary per source; ``rows`` holds only rows new since the

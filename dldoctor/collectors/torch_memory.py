@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -90,10 +91,25 @@ class TorchMemory:
         """Return count/bytes of live tensors (each storage once), and how many hold a
         ``grad_fn``, as a ``heap-tensors`` record without its time."""
         started = time.thread_time()
+        # gc.get_objects() also returns objects other threads are still building (a tuple
+        # before its final resize); holding one while such a thread runs makes its resize fail
+        # (SystemError in the target). So no other thread may run until our references are
+        # gone: a huge switch interval keeps the GIL here for the census's few milliseconds.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1000.0)
+        try:
+            record = self._census_locked()
+        finally:
+            sys.setswitchinterval(switch)
+        record["duration_s"] = round(time.thread_time() - started, 6)
+        return record
+
+    def _census_locked(self) -> dict[str, Any]:
         tensor = self.torch.Tensor
         parameter = getattr(self.torch.nn, "Parameter", tensor)
         storages: dict[tuple[str, int], int] = {}
         count = with_grad = 0
+        obj = None
         for obj in gc.get_objects():
             kind = type(obj)
             if kind is not tensor and kind is not parameter:
@@ -106,10 +122,10 @@ class TorchMemory:
                 storages[(obj.device.type, storage.data_ptr())] = int(storage.nbytes())
             except Exception:
                 continue
+        del obj  # the object list itself died with the loop
         host = sum(n for (device, _ptr), n in storages.items() if device == "cpu")
         device = sum(n for (dev, _ptr), n in storages.items() if dev not in ("cpu", "meta"))
-        return {"count": count, "bytes": host, "device_bytes": device, "with_grad": with_grad,
-                "duration_s": round(time.thread_time() - started, 6)}
+        return {"count": count, "bytes": host, "device_bytes": device, "with_grad": with_grad}
 
 
 class CudaHistory:

@@ -24,6 +24,7 @@ skipped."""
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 import threading
@@ -58,6 +59,9 @@ SYNC_METHODS = {"item": "item", "cpu": "cpu", "numpy": "numpy", "tolist": "tolis
                 "__float__": "float", "__int__": "int", "__bool__": "bool",
                 "__format__": "format", "__repr__": "repr", "__array__": "array"}
 ROOT_LEARN_CALLS = 64
+# Duty cycle: the first WARM_STEPS steps are all timed; after that one step in k, with k chosen
+# so that the hooks' own cost (~HOOK_COST_S per timed step) stays under COST_SHARE of run time.
+WARM_STEPS, HOOK_COST_S, COST_SHARE, MAX_STRIDE = 50, 40e-6, 0.005, 50
 Site = tuple[str, int, str]
 
 
@@ -79,6 +83,10 @@ class TorchSteps:
         self.windows = StepWindows(self.phases, [self.syncs, self.transfers], agent.config.t0)
         self.loaders: list[dict[str, Any]] = []
         self.armed = False  # inside the training loop (a step mark was seen), main thread only
+        self.measuring = True  # this step is timed (see the duty cycle above)
+        self._marks = 0
+        self._last_mark: float | None = None
+        self._step_s = 0.0  # moving average of step time
         self.busy = False  # inside an observed call: nested ones pass through
         self.cuda = False
         self._main: int | None = threading.main_thread().ident
@@ -120,20 +128,36 @@ class TorchSteps:
         self._main = None
 
     def on_main(self) -> bool:
-        """Return True on the thread being timed."""
-        return threading.get_ident() == self._main
+        """Return True on the thread being timed, during a timed step."""
+        return self.measuring and threading.get_ident() == self._main
 
     def _on_mark(self, source: str, now: float) -> None:
         try:
-            if not self.on_main():
+            if threading.get_ident() != self._main:
                 return
             if not self.armed and self._torch is not None:
                 self.cuda = _cuda_available(self._torch)
             self.armed = self._torch is not None
-            self.windows.mark(source, now)
+            self.windows.mark(source, now, timed=self.measuring)
             self.forward.on_step()
+            self._next_is_timed(now)
         except Exception:  # never break the target's optimizer step
             pass
+
+    def _next_is_timed(self, now: float) -> None:
+        """Decide whether the step starting now is timed (its hooks do work) or not."""
+        if self._last_mark is not None:
+            step = now - self._last_mark
+            self._step_s = step if not self._step_s else 0.9 * self._step_s + 0.1 * step
+        self._last_mark = now
+        self._marks += 1
+        stride = 1
+        if self._step_s > 0:
+            stride = min(MAX_STRIDE, max(1, math.ceil(HOOK_COST_S / (COST_SHARE * self._step_s))))
+        timed = self._marks < WARM_STEPS or self._marks % stride == 0
+        if not timed:
+            self.phases.reset(now)
+        self.measuring = timed
 
     def make_follower(self) -> WorkerFollower:
         """Return a sampler for a forked DataLoader worker, writing to the same channel."""
@@ -377,7 +401,7 @@ def _sync_wrapper(function: Callable[..., Any], kind: str, owner: TorchSteps,
                   method: bool = True) -> Callable[..., Any]:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if owner.compiling() or not owner.armed or owner.busy:
+        if not owner.measuring or not owner.armed or owner.busy or owner.compiling():
             return function(*args, **kwargs)
         return owner.sync_call(function, kind, args[0] if method and args else None, args, kwargs)
 
@@ -407,7 +431,7 @@ def _to_wrapper(function: Callable[..., Any], torch: ModuleType,
                 owner: TorchSteps) -> Callable[..., Any]:
     @functools.wraps(function)
     def to(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if owner.compiling() or not owner.armed or owner.busy:
+        if not owner.measuring or not owner.armed or owner.busy or owner.compiling():
             return function(self, *args, **kwargs)
         target = target_device(torch, args, kwargs)
         return owner.transfer_call(function, self, target, (self, *args), kwargs,
@@ -419,7 +443,7 @@ def _to_wrapper(function: Callable[..., Any], torch: ModuleType,
 def _cuda_wrapper(function: Callable[..., Any], owner: TorchSteps) -> Callable[..., Any]:
     @functools.wraps(function)
     def cuda(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if owner.compiling() or not owner.armed or owner.busy:
+        if not owner.measuring or not owner.armed or owner.busy or owner.compiling():
             return function(self, *args, **kwargs)
         non_blocking = bool(kwargs.get("non_blocking")) or (len(args) > 1 and args[1] is True)
         return owner.transfer_call(function, self, "cuda", (self, *args), kwargs, non_blocking)
