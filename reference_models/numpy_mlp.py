@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+import dldoctor
 from reference_models.data import Dataset, load_dataset
 from reference_models.metrics import mlp_train_flops
 from reference_models.run import ModelResult, RunConfig, Training, summarize
@@ -168,6 +169,7 @@ def fit(data: Dataset, preset: MLPPreset, seed: int, grad_fn: GradFn) -> Trainin
             loss, grads = grad_fn(params, data.x_train[index], data.y_train[index])
             sgd_momentum_step(params, grads, velocity, preset.lr)
             samples += len(index)
+            dldoctor.step()  # a no-op unless dldoctor is profiling this run
     seconds = time.perf_counter() - start
     return Training(
         epochs=preset.epochs,

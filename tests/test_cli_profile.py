@@ -290,3 +290,12 @@ def test_orphaned_target_stays_idle_when_supervisor_dies(write_script, tmp_path:
         assert used < 0.25, f"orphaned target burnt {used:.2f} s CPU in 1 s"
     finally:
         target.kill()
+
+
+def test_module_found_through_any_finder(tmp_path: Path) -> None:
+    # reference_models is installed (editable installs add a meta-path finder, not a sys.path
+    # entry); the target check must find it from any working directory, as python -m does.
+    got = run_cli(["profile", "-q", "--out", "r", "-m", "reference_models.numpy_mlp", "--",
+                   "--epochs", "1"], cwd=tmp_path)
+    assert got.returncode == 0, got.stderr.decode()
+    assert b"test accuracy" in got.stdout

@@ -31,9 +31,9 @@ from dldoctor.growth import (
     host_growth,
     root_growths,
 )
-from dldoctor.render.terminal import human_bytes, human_seconds
 from dldoctor.run import GradObservation, HeapRoot, HeapSite, Run
 from dldoctor.stats import step_stats
+from dldoctor.units import human_bytes, human_seconds
 
 ROOT_MIN_BYTES = 4 << 20  # a variable must have gained this much over the span ...
 ROOT_SHARE = 0.25  # ... or this share of the process's growth, to be blamed for it

@@ -18,7 +18,7 @@ from dldoctor.gate.model import (
     MetricResult,
     median,
 )
-from dldoctor.render.terminal import human_bytes, human_seconds
+from dldoctor.units import human_bytes, human_seconds
 
 _MARKS = {REGRESSION: "✗", INCONCLUSIVE: "?", MISSING: "–", IMPROVED: "✓"}
 HEADER = ("metric", "kind", "baseline", "candidate", "change", "95% CI", "limit", "n", "verdict")

@@ -13,11 +13,11 @@ from dldoctor.findings import SEVERITIES
 from dldoctor.render.base import Renderer
 from dldoctor.render.bottlenecks import breakdown_view
 from dldoctor.render.memory import memory_view
-from dldoctor.render.terminal import human_bytes, human_seconds
 from dldoctor.render.threads import thread_view
 from dldoctor.run import LIBRARY, USER, Report, Run
 from dldoctor.serialize import to_dict
 from dldoctor.stats import display_path, hot_functions, hot_lines, step_stats, totals
+from dldoctor.units import human_bytes, human_seconds
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("dldoctor.render", "templates"),

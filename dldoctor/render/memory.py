@@ -15,9 +15,9 @@ from dldoctor.growth import (
     host_growth,
     root_growths,
 )
-from dldoctor.render.terminal import human_bytes, human_seconds
 from dldoctor.run import Run
 from dldoctor.stats import display_path
+from dldoctor.units import human_bytes, human_seconds
 
 CHART_POINTS = 600
 ROWS = 10

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.machinery
+import importlib.util
 import os
 import sys
 import traceback
@@ -60,6 +60,15 @@ class Target:
             raise UsageError(f"'{self.name}' is not a module name")
         if top in sys.builtin_module_names:
             return
-        search = [os.getcwd(), *sys.path[1:]]
-        if importlib.machinery.PathFinder.find_spec(top, search) is None:
+        # Look it up as the child will (cwd first), through every finder (editable installs
+        # add their own); a top-level name has no parent package, so nothing is imported.
+        saved = sys.path[:]
+        sys.path[:] = [os.getcwd(), *saved[1:]]
+        try:
+            spec = importlib.util.find_spec(top)
+        except (ImportError, ValueError):
+            spec = None
+        finally:
+            sys.path[:] = saved
+        if spec is None:
             raise UsageError(f"no module named '{top}'")
