@@ -17,53 +17,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
+
+from interleave import PLAIN, ratios, rounds
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = {
-    "numpy_train": (HERE / "workloads" / "numpy_train.py", ["30"]),
+    "numpy_train": (HERE / "workloads" / "numpy_train.py", ["400"]),
     "python_loop": (HERE / "workloads" / "python_loop.py", ["300"]),
-    "torch_train": (HERE / "workloads" / "torch_train.py", ["150"]),
+    "torch_train": (HERE / "workloads" / "torch_train.py", ["2500"]),
 }
-VARIANTS = ("plain", "off", "default")
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 ENV = dict(os.environ)
+PAIRS = (("default", "plain"), ("default", "off"), ("off", "plain"))
 
 
-def run_once(script: Path, args: list[str], variant: str, mode: str, out: Path) -> float:
-    """Return the workload's own ELAPSED seconds under ``variant``."""
-    cmd = [sys.executable, str(script)]
-    if variant != "plain":
-        memory = "off" if variant == "off" else mode
-        cmd = [sys.executable, "-m", "dldoctor", "profile", "-q", "--out", str(out),
-               "--memory", memory, str(script)]
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, env=ENV)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    match = re.search(r"ELAPSED ([0-9.]+)", proc.stdout)
-    if match is None:
-        raise SystemExit(f"workload printed no ELAPSED line: {proc.stdout!r} {proc.stderr!r}")
-    return float(match.group(1))
-
-
-def measure(name: str, rounds: int, mode: str) -> dict[str, list[float]]:
+def measure(name: str, count: int, mode: str) -> dict[str, list[float]]:
     """Return per-round ratios (default/plain, default/off, off/plain) for one workload."""
     script, args = WORKLOADS[name]
-    ratios: dict[str, list[float]] = {"default/plain": [], "default/off": [], "off/plain": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        run_once(script, args, "plain", mode, Path(tmp))  # warm-up, discarded
-        for i in range(rounds):
-            order = VARIANTS[i % 3:] + VARIANTS[:i % 3]
-            t = {v: run_once(script, args, v, mode, Path(tmp) / f"r{i}{v}") for v in order}
-            ratios["default/plain"].append(t["default"] / t["plain"])
-            ratios["default/off"].append(t["default"] / t["off"])
-            ratios["off/plain"].append(t["off"] / t["plain"])
-    return ratios
+    variants = {"plain": PLAIN, "off": ["--memory", "off"], "default": ["--memory", mode]}
+    results = rounds(script, args, variants, count, ENV)
+    return {f"{top}/{bottom}": ratios(results, top, bottom) for top, bottom in PAIRS}
 
 
 def main() -> None:

@@ -13,13 +13,10 @@ order, and prints per workload the median ratio of
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
+
+from interleave import PLAIN, ratios, rounds
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = {
@@ -30,32 +27,15 @@ WORKLOADS = {
 BUDGET = 1.03
 
 
-def run_once(script: Path, args: list[str], instrumented: bool, out: Path) -> tuple[float, float]:
-    """Return (target's own ELAPSED seconds, end-to-end wall seconds)."""
-    if instrumented:
-        cmd = [sys.executable, "-m", "dldoctor", "profile", "-q", "--out", str(out), str(script)]
-    else:
-        cmd = [sys.executable, str(script)]
-    start = time.perf_counter()
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, check=True)
-    wall = time.perf_counter() - start
-    match = re.search(r"ELAPSED ([0-9.]+)", proc.stdout)
-    if match is None:
-        raise SystemExit(f"workload printed no ELAPSED line: {proc.stdout!r} {proc.stderr!r}")
-    return float(match.group(1)), wall
+VARIANTS = {"plain": PLAIN, "profiled": []}
 
 
 def measure(name: str, pairs: int) -> dict[str, float]:
     """Return median ratios for one workload over ``pairs`` interleaved pairs (ABBA order)."""
     script, args = WORKLOADS[name]
-    inner, outer = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        run_once(script, args, False, Path(tmp))  # warm-up (page cache), discarded
-        for i in range(pairs):
-            order = (False, True) if i % 2 == 0 else (True, False)
-            results = {flag: run_once(script, args, flag, Path(tmp) / f"r{i}") for flag in order}
-            inner.append(results[True][0] / results[False][0])
-            outer.append(results[True][1] / results[False][1])
+    results = rounds(script, args, VARIANTS, pairs)
+    inner = ratios(results, "profiled", "plain")
+    outer = ratios(results, "profiled", "plain", wall=True)
     return {"inner": statistics.median(inner), "outer": statistics.median(outer),
             "inner_min": min(inner), "inner_max": max(inner)}
 

@@ -11,47 +11,25 @@ ratios default/plain (all of dldoctor) and default/off (the lock wrappers alone)
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
+
+from interleave import PLAIN, ratios, rounds
 
 HERE = Path(__file__).resolve().parent
 WORKLOADS = {
     "lock_loop": (HERE / "workloads" / "lock_loop.py", ["1000000"]),
     "queue_pipeline": (HERE / "workloads" / "queue_pipeline.py", ["200000"]),
 }
-VARIANTS = ("plain", "off", "default")
+VARIANTS = {"plain": PLAIN, "off": ["--threads", "off"], "default": []}
+PAIRS = (("default", "plain"), ("default", "off"), ("off", "plain"))
 
 
-def run_once(script: Path, args: list[str], variant: str, out: Path) -> float:
-    """Return the workload's own ELAPSED seconds under ``variant``."""
-    cmd = [sys.executable, str(script)]
-    if variant != "plain":
-        cmd = [sys.executable, "-m", "dldoctor", "profile", "-q", "--out", str(out),
-               "--threads", variant, str(script)]
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, check=True)
-    match = re.search(r"ELAPSED ([0-9.]+)", proc.stdout)
-    if match is None:
-        raise SystemExit(f"workload printed no ELAPSED line: {proc.stdout!r} {proc.stderr!r}")
-    return float(match.group(1))
-
-
-def measure(name: str, rounds: int) -> dict[str, list[float]]:
+def measure(name: str, count: int) -> dict[str, list[float]]:
     """Return per-round ratios (default/plain, default/off, off/plain) for one workload."""
     script, args = WORKLOADS[name]
-    ratios: dict[str, list[float]] = {"default/plain": [], "default/off": [], "off/plain": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        run_once(script, args, "plain", Path(tmp))  # warm-up, discarded
-        for i in range(rounds):
-            order = VARIANTS[i % 3:] + VARIANTS[:i % 3]
-            t = {v: run_once(script, args, v, Path(tmp) / f"r{i}{v}") for v in order}
-            ratios["default/plain"].append(t["default"] / t["plain"])
-            ratios["default/off"].append(t["default"] / t["off"])
-            ratios["off/plain"].append(t["off"] / t["plain"])
-    return ratios
+    results = rounds(script, args, VARIANTS, count)
+    return {f"{top}/{bottom}": ratios(results, top, bottom) for top, bottom in PAIRS}
 
 
 def main() -> None:

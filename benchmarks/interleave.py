@@ -1,0 +1,58 @@
+"""Shared by the overhead benchmarks: run a workload (a script printing ``ELAPSED <seconds>``
+for its own timed section) plain and under `dldoctor profile` variants, interleaved in rotating
+order with a discarded warm-up, and return the times of every round."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+PLAIN = None  # a variant whose options are None runs `python W` without dldoctor
+
+
+def elapsed(cmd: list[str], env: Mapping[str, str] | None = None) -> tuple[float, float]:
+    """Run ``cmd``; return (its own ELAPSED seconds, end-to-end wall seconds)."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    match = re.search(r"ELAPSED ([0-9.]+)", proc.stdout)
+    if match is None:
+        raise SystemExit(f"workload printed no ELAPSED line: {proc.stdout!r} {proc.stderr!r}")
+    return float(match.group(1)), wall
+
+
+def command(script: Path, args: list[str], options: list[str] | None, out: Path) -> list[str]:
+    """Return the argv running ``script`` plain (``options`` None) or under dldoctor."""
+    if options is None:
+        return [sys.executable, str(script), *args]
+    return [sys.executable, "-m", "dldoctor", "profile", "-q", "--out", str(out), *options,
+            str(script), *args]
+
+
+def rounds(script: Path, args: list[str], variants: Mapping[str, list[str] | None], count: int,
+           env: Mapping[str, str] | None = None) -> list[dict[str, tuple[float, float]]]:
+    """Return, per round, variant name -> (ELAPSED, wall); the order rotates every round."""
+    names = list(variants)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        elapsed(command(script, args, PLAIN, Path(tmp)), env)  # warm-up (page cache), discarded
+        for i in range(count):
+            order = names[i % len(names):] + names[:i % len(names)]
+            results.append({name: elapsed(command(script, args, variants[name],
+                                                  Path(tmp) / f"r{i}-{name}"), env)
+                            for name in order})
+    return results
+
+
+def ratios(results: list[dict[str, tuple[float, float]]], top: str, bottom: str,
+           wall: bool = False) -> list[float]:
+    """Return per-round ratios ``top / bottom`` of ELAPSED (or of wall time)."""
+    index = 1 if wall else 0
+    return [r[top][index] / r[bottom][index] for r in results]
