@@ -15,15 +15,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from dldoctor.analyzers import analyze
 from dldoctor.collectors import DEFAULT_CHILD_COLLECTORS, environment
 from dldoctor.collectors.memory import ProcessTreeMemory
 from dldoctor.render import write_reports
 from dldoctor.run import Report
 from dldoctor.runner.agent import Agent, AgentConfig
-from dldoctor.runner.builder import RunBuilder
-from dldoctor.runner.channel import read_records
-from dldoctor.runner.profile import assemble_run, prepare_out_dir
+from dldoctor.runner.profile import build_report, prepare_out_dir
 from dldoctor.runner.supervisor import ChildOutcome, default_out_dir
 from dldoctor.runner.target import Target
 
@@ -72,15 +69,11 @@ class Session:
         self._memory_thread.join()
         self._agent.finish()
         self._agent.detach()
-        builder = RunBuilder()
-        builder.feed(read_records(self._channel))
         outcome = ChildOutcome(returncode=0 if exc is None else 1,
                                duration_s=time.monotonic() - self._t0, timed_out=False,
                                interrupted=False, memory=self._memory, pid=os.getpid())
-        run = assemble_run(self._target, outcome, builder, environment.describe(self._gpus),
-                           [self._gpu_status], self._started)
-        findings, errors = analyze(run)
-        self.report = Report(run=run, findings=findings, analyzer_errors=errors)
+        self.report = build_report(self._target, outcome, self._channel, self._gpus,
+                                   self._gpu_status, self._started)
         if self.write and self.out is not None:
             self.paths = write_reports(self.report, self.out)
         self._tmp.cleanup()

@@ -31,6 +31,16 @@ class Completed:
         return json.loads((self.out_dir / "report.json").read_text())
 
 
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def run_cli(args: list[str], cwd: Path, stdin: bytes | None = None, timeout: float = 120,
             env: dict[str, str] | None = None) -> Completed:
     """Run ``python -m dldoctor ARGS`` in ``cwd``."""

@@ -38,22 +38,12 @@ from dldoctor.run import (
     ThreadInfo,
     TransferSite,
 )
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, FakeClock, run_cli
 
 PATHOLOGIES = Path(__file__).parent / "pathologies"
 RULES = ("dataloader-bottleneck", "host-device-sync", "host-device-transfer",
          "gpu-underutilization", "slow-python-loop")
 PHASES = ["data", "forward", "backward", "optimizer", "transfer", "sync", "other"]
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # -- phases --

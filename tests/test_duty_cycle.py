@@ -6,14 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dldoctor.collectors.phases import FORWARD, PhaseClock, SiteTable, StepWindows
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import FakeClock
 
 
 def test_untimed_steps_only_move_the_baseline() -> None:

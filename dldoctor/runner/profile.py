@@ -93,11 +93,18 @@ def profile_target(config: ProfileConfig) -> ProfileResult:
 def _report(config: ProfileConfig, outcome: ChildOutcome, channel: Path,
             gpus: list[dict[str, Any]], gpu_status: CollectorStatus, started_at: str,
             status: str | None = None) -> Report:
+    """Return ``build_report`` for this profile's target."""
+    return build_report(config.target, outcome, channel, gpus, gpu_status, started_at, status)
+
+
+def build_report(target: Target, outcome: ChildOutcome, channel: Path,
+                 gpus: list[dict[str, Any]], gpu_status: CollectorStatus, started_at: str,
+                 status: str | None = None) -> Report:
     """Return the analysed Report of what the channel holds now (``status`` overrides the
     run's status, e.g. ``hung`` for an interim report)."""
     builder = RunBuilder()
     builder.feed(read_records(channel))
-    run = assemble_run(config.target, outcome, builder, environment.describe(gpus),
+    run = assemble_run(target, outcome, builder, environment.describe(gpus),
                        [gpu_status], started_at)
     if status is not None:
         run = replace(run, meta=replace(run.meta, status=status, exit_code=None))
