@@ -40,7 +40,7 @@ class MLPPreset:
 
 # "large" is sized for a GPU: wide enough that GEMMs, not Python, dominate a step.
 PRESETS = {
-    "small": MLPPreset(hidden=(256, 256), batch_size=128, epochs=20, lr=0.05),
+    "small": MLPPreset(hidden=(512, 512), batch_size=128, epochs=20, lr=0.05),
     "large": MLPPreset(hidden=(8192, 8192, 8192), batch_size=4096, epochs=10, lr=0.05, repeat=32),
 }
 

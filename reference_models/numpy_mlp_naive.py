@@ -17,7 +17,7 @@ from reference_models.data import load_dataset
 from reference_models.numpy_mlp import fit, loss_and_grads, resolve_preset
 from reference_models.run import ModelResult, RunConfig, summarize
 
-DEFAULT_SUBSET = 64
+DEFAULT_SUBSET = 32
 DEFAULT_EPOCHS = 1
 DEFAULT_BATCH = 16
 
