@@ -4,7 +4,9 @@ order with a discarded warm-up, and return the times of every round."""
 
 from __future__ import annotations
 
+import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,3 +58,19 @@ def ratios(results: list[dict[str, tuple[float, float]]], top: str, bottom: str,
     """Return per-round ratios ``top / bottom`` of ELAPSED (or of wall time)."""
     index = 1 if wall else 0
     return [r[top][index] / r[bottom][index] for r in results]
+
+
+def median_interval(values: list[float], level: float = 0.9, draws: int = 4000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Return a bootstrap ``level`` confidence interval of the median of ``values``: how far
+    the machine's noise leaves the median uncertain (a fixed seed keeps it reproducible)."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    tail = int(draws * (1 - level) / 2)
+    return medians[tail], medians[draws - 1 - tail]
+
+
+def min_ratio(results: list[dict[str, tuple[float, float]]], top: str, bottom: str) -> float:
+    """Return the ratio of the fastest ``top`` round to the fastest ``bottom`` round: noise on a
+    shared machine only ever slows a run down, so the minima are the least disturbed figures."""
+    return min(r[top][0] for r in results) / min(r[bottom][0] for r in results)

@@ -43,3 +43,23 @@ def test_dldoctor_does_not_import_torch_into_the_target(write_script, profile) -
         print("torch" in sys.modules, "numpy" in sys.modules)
     """)
     assert profile(script, options=("-q",)).stdout == b"False False\n"
+
+
+def test_steps_of_a_target_without_torch_call_no_collector(write_script, profile) -> None:
+    """A NumPy target's steps may last ~100 us: until torch is imported, a step mark must not
+    call into the torch-step or device-memory collectors (they once cost ~3 % of such a run)."""
+    pytest.importorskip("torch")
+    script = write_script("listeners.py", """
+        import dldoctor
+        from dldoctor.collectors import steps
+        def listeners():
+            recorder = steps._recorder
+            return sorted(l.__func__.__qualname__ for l in recorder.listeners)
+        dldoctor.step()
+        print(listeners())
+        import torch
+        print(listeners())
+    """)
+    result = profile(script, options=("-q",))
+    assert result.stdout.decode().splitlines() == [
+        "[]", "['HeapCollector._on_step', 'TorchSteps._on_mark']"]

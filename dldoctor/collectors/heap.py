@@ -146,10 +146,7 @@ class HeapCollector:
         """Install the torch hooks, start the tracer of the mode and the collector thread."""
         if self.mode == "off":
             return
-        when_imported("torch", self.torch.attach)
-        listeners = getattr(self._agent.steps, "listeners", None)
-        if isinstance(listeners, list):
-            listeners.append(self._on_step)
+        when_imported("torch", self._attach_torch)
         if self.mode == "trace":
             self._open_window(0.0, TRACE_NFRAME)
         elif self.mode == "native":
@@ -224,9 +221,17 @@ class HeapCollector:
             self._tensor_census(now)
         self._windows_tick(now)
 
+    def _attach_torch(self, torch: Any) -> None:
+        """Once the target imports torch: count backward passes and read device memory at step
+        ends (a NumPy target's steps then cost nothing extra)."""
+        self.torch.attach(torch)
+        listeners = getattr(self._agent.steps, "listeners", None)
+        if isinstance(listeners, list) and self._on_step not in listeners:
+            listeners.append(self._on_step)
+
     def _on_step(self, _source: str, clock_now: float) -> None:
         """At a step's end (in the target's thread): a device reading, at most every 0.1 s."""
-        if clock_now - self._last_step_read < STEP_READ_S or not self.torch.attached:
+        if clock_now - self._last_step_read < STEP_READ_S:
             return
         self._last_step_read = clock_now
         reading = self.torch.device_reading()

@@ -100,10 +100,10 @@ class TorchSteps:
 
     # -- ChildCollector -------------------------------------------------------------------
     def start(self) -> None:
-        """Listen to step marks; hook torch once the target imports it."""
+        """Hook torch, and listen to step marks, once the target imports it (a target without
+        torch pays nothing per step: its steps may be a few hundred microseconds)."""
         if not self.enabled:
             return
-        self._recorder.listeners.append(self._on_mark)
         os.register_at_fork(after_in_child=self._disable)
         when_imported("torch", self._install)
 
@@ -170,6 +170,8 @@ class TorchSteps:
         self.compiling = getattr(getattr(torch, "compiler", None), "is_compiling",
                                  self.compiling)
         install_hooks(torch, self)
+        if self._on_mark not in self._recorder.listeners:
+            self._recorder.listeners.append(self._on_mark)
 
     # -- observed calls -------------------------------------------------------------------
     def user_site(self, frame: FrameType | None) -> Site | None:
