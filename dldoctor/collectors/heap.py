@@ -5,8 +5,9 @@ One mostly-sleeping thread wakes every ``TICK_S`` and
 - reads the process's resident memory and, when the target uses CUDA, the caching allocator's
   allocated/reserved bytes (also at step ends, at most every ``STEP_READ_S``);
 - runs a census of the user's variables (``retention.Census``) at growing intervals (a share of
-  the time since a census first found something to follow, so slow imports do not thin them),
-  each costing at most ``CENSUS_DUTY`` of the time since the previous one;
+  the time since a census first found something to follow, so slow imports do not thin them;
+  while none has, a share of the whole run up to ``CENSUS_IDLE_MAX_S``), each costing at most
+  ``CENSUS_DUTY`` of the time since the previous one;
 - runs a census of live torch tensors (``gc.get_objects()``, O(heap)) rarely: after
   ``TENSOR_FIRST_S``, then at most ``TENSOR_DUTY`` of the time;
 - in the default mode, opens one short ``tracemalloc`` window only after ``WINDOW_AFTER_S``,
@@ -52,6 +53,7 @@ MODES = ("default", "trace", "native", "off")
 TICK_S = 0.25
 STEP_READ_S = 0.1
 CENSUS_FIRST_S, CENSUS_MIN_S, CENSUS_MAX_S = 0.3, 0.4, 20.0
+CENSUS_IDLE_MAX_S = 5.0  # while no census has found anything: a share of the run, up to this
 CENSUS_FRACTION, CENSUS_DUTY = 0.12, 0.01  # of the time so far; of the time between two
 TENSOR_FIRST_S, TENSOR_MIN_S, TENSOR_DUTY = 5.0, 30.0, 0.005
 WINDOW_S, WINDOW_NFRAME, TRACE_NFRAME, TRACE_DUTY = 0.75, 4, 16, 0.25
@@ -273,7 +275,10 @@ class HeapCollector:
                     "cost_s": round(cost, 6)})
         if self._active_since is None and (census.roots or census.grad_locals):
             self._active_since = now  # the user's code holds something: follow it from here
-        base = max(CENSUS_MIN_S, CENSUS_FRACTION * (now - (self._active_since or now)))
+        if self._active_since is None:  # nothing to follow yet: thin out, but keep looking
+            base = min(CENSUS_IDLE_MAX_S, max(CENSUS_MIN_S, CENSUS_FRACTION * now))
+        else:
+            base = max(CENSUS_MIN_S, CENSUS_FRACTION * (now - self._active_since))
         self._next_census = now + min(CENSUS_MAX_S, max(base, min(cost / CENSUS_DUTY, 4 * base)))
         if self.mode == "default" and self._window is None and not self._windows \
                 and now >= WINDOW_AFTER_S and self._host_watch.sustained() \
@@ -399,6 +404,15 @@ def _rss() -> int:
 
 
 def _available() -> int | None:
+    """Memory the system can still give (``MemAvailable`` of ``/proc/meminfo``; psutil
+    elsewhere: importing it inside the target mid-run costs the target ~15 ms)."""
+    try:
+        with open("/proc/meminfo", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         import psutil
 
