@@ -1,7 +1,7 @@
 """Overhead of default-mode `dldoctor profile`: instrumented / plain wall-time ratios.
 
-Runs each workload plain (`python W`) and under `dldoctor profile -q W`, interleaved in ABBA
-order, and prints per workload the median ratio of
+Runs each workload plain (`python W`) and under `dldoctor profile -q W`, interleaved (the order
+rotates every round, after a discarded warm-up), and prints per workload the median ratio of
 
 - the target's own measured time (ELAPSED, printed by the workload: the in-run overhead the
   budget in DESIGN.md §6 is about: <= 1.03), and
@@ -13,6 +13,11 @@ vary by +-10 %, so it takes ~25 pairs to pin the median within ~2 %) and the rat
 fastest runs (noise only slows runs down, so minima are the least disturbed figures).
 
     python benchmarks/overhead.py [--pairs 15] [--workload numpy_train ...]
+    python benchmarks/overhead.py --models     # the reference models instead
+
+Workloads: a NumPy MLP on digits with 64-sample batches (BLAS-bound, ~350 us steps: the
+worst case for a sampler on 2 cores), a pure-Python loop, a small torch training loop, and
+the bundled reference models.
 """
 
 from __future__ import annotations
@@ -24,11 +29,18 @@ from pathlib import Path
 from interleave import PLAIN, median_interval, min_ratio, ratios, rounds
 
 HERE = Path(__file__).resolve().parent
+MODEL = HERE / "workloads" / "reference_model.py"
 WORKLOADS = {
     "numpy_train": (HERE / "workloads" / "numpy_train.py", ["400"]),
     "python_loop": (HERE / "workloads" / "python_loop.py", ["300"]),
     "torch_train": (HERE / "workloads" / "torch_train.py", ["2500"]),
+    # The bundled reference models (DESIGN.md section 6), each sized to ~3 s of training here.
+    "numpy-mlp": (MODEL, ["numpy-mlp", "180"]),
+    "threaded-mlp": (MODEL, ["threaded-mlp", "300"]),
+    "torch-mlp": (MODEL, ["torch-mlp", "180"]),
+    "torch-cnn": (MODEL, ["torch-cnn", "40"]),
 }
+DEFAULT_WORKLOADS = ("numpy_train", "python_loop", "torch_train")
 BUDGET = 1.03
 
 
@@ -36,7 +48,7 @@ VARIANTS = {"plain": PLAIN, "profiled": []}
 
 
 def measure(name: str, pairs: int) -> dict[str, float]:
-    """Return median ratios for one workload over ``pairs`` interleaved pairs (ABBA order)."""
+    """Return median ratios for one workload over ``pairs`` interleaved pairs."""
     script, args = WORKLOADS[name]
     results = rounds(script, args, VARIANTS, pairs)
     inner = ratios(results, "profiled", "plain")
@@ -51,8 +63,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--workload", action="append", choices=sorted(WORKLOADS))
+    parser.add_argument("--models", action="store_true", help="measure the reference models")
     args = parser.parse_args()
-    names = args.workload or sorted(WORKLOADS)
+    models = [name for name in WORKLOADS if name not in DEFAULT_WORKLOADS]
+    names = args.workload or (models if args.models else DEFAULT_WORKLOADS)
     print(f"{'workload':<14} {'in-run median':>13} {'90% interval':>15} {'fastest':>8} "
           f"{'end-to-end':>11}  budget")
     worst = 0.0

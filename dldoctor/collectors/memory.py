@@ -1,7 +1,9 @@
 """Process-tree memory timeline: RSS (and USS, less often) of the target and its children.
 
 Runs in the supervisor, outside the target, via psutil. Child processes are re-enumerated once a
-second and USS (which reads smaps) once a second; RSS alone is cheap enough for every tick."""
+second; USS every ``USS_EVERY_S`` (it walks the target's page tables through smaps, ~1 ms for a
+small process and more for a big one, while the target's own mmap/munmap calls wait); RSS alone
+is cheap enough for every tick."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dldoctor.run import Memory, MemoryPoint
 
 POINT_CAP = 4_000
 SLOW_EVERY_S = 1.0
+USS_EVERY_S = 5.0
 
 
 class ProcessTreeMemory:
@@ -29,6 +32,7 @@ class ProcessTreeMemory:
         self._tree: list[psutil.Process] = [self._root] if self._root else []
         self._points: Decimator[MemoryPoint] = Decimator(POINT_CAP)
         self._next_slow = 0.0
+        self._next_uss = 0.0
         self._last_uss: int | None = None
         self.peak_rss = 0
         self.peak_uss: int | None = None
@@ -36,10 +40,12 @@ class ProcessTreeMemory:
     def sample(self) -> None:
         """Take one reading of the whole process tree."""
         now = self._clock()
-        slow = now >= self._next_slow
-        if slow:
+        if now >= self._next_slow:
             self._next_slow = now + SLOW_EVERY_S
             self._refresh_tree()
+        slow = now >= self._next_uss
+        if slow:
+            self._next_uss = now + USS_EVERY_S
         rss, uss, alive = 0, 0 if slow else None, 0
         for proc in self._tree:
             try:
