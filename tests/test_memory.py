@@ -395,8 +395,13 @@ def test_trace_mode_names_the_allocating_line(profile) -> None:
                      options=("--memory=trace",))
     report = result.report()
     assert report["run"]["heap"]["mode"] == "trace"
+    allocations = report["run"]["heap"]["allocations"]
+    top = max(allocations, key=lambda a: a["bytes"][-1])
+    assert (top["function"], top["line"]) == ("batches", 14)  # batch = rng.standard_normal(...)
     found = _findings(report, "memory-leak")
-    assert found and found[0]["location"]["line"] == 14  # batch = rng.standard_normal(...)
+    # The finding names the allocating line, or, when a census happened to catch the thread
+    # inside the generator (its locals then visible), the line that grows `produced`.
+    assert found and found[0]["location"]["line"] in (14, 15), found[0]
 
 
 def test_native_mode_without_memray_says_so_and_runs(profile, write_script) -> None:
