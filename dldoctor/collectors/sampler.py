@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from types import CodeType, FrameType
 from typing import Any
 
@@ -23,6 +22,7 @@ from dldoctor.run import DLDOCTOR
 
 MAX_DEPTH = 128
 TIMELINE_CAP = 20_000
+LINE_CACHE_CAP = 200_000
 
 
 def _thread_cpu_clock(ident: int) -> Callable[[], float] | None:
@@ -45,7 +45,14 @@ class StackSampler:
         self._t0 = clock() if t0 is None else t0
         self._crop_root = crop_root
         self._exclude: set[int] = set()
-        self._codes: dict[CodeType, int] = {}
+        # Code objects are keyed by id(): hashing one hashes its bytecode and constants every
+        # time (CPython caches no code hash), ~1-3 us per frame of a deep torch stack.
+        self._codes: dict[int, int] = {}  # id(code) -> slot
+        self._slot_codes: list[CodeType] = []  # per slot: the code, kept alive (ids stay unique)
+        self._slot_boot: list[bool] = []  # per slot: below the target's outermost frame
+        self._slot_frame: list[int] = []  # per slot: its index in the frames table, or -1
+        self._frames = 0
+        self._lines: dict[tuple[int, int], int] = {}  # (slot, offset) -> line
         self._stacks: dict[tuple[int, ...], int] = {}
         self._threads: dict[int, int] = {}
         self._cpu_clocks: dict[int, Callable[[], float] | None] = {}
@@ -100,11 +107,22 @@ class StackSampler:
         self._last_cpu[ident] = value
         return max(0.0, value - last)
 
-    def _intern_code(self, code: CodeType) -> int:
-        index = self._codes.get(code)
-        if index is None:
-            index = len(self._codes)
-            self._codes[code] = index
+    def _slot(self, code: CodeType) -> int:
+        """Return the code's slot: a private number given at first sight (bootstrap frames
+        included); it becomes a frame of the report only once a kept stack uses it."""
+        slot = len(self._slot_codes)
+        self._codes[id(code)] = slot
+        self._slot_codes.append(code)
+        self._slot_boot.append(_is_bootstrap(code.co_filename))
+        self._slot_frame.append(-1)
+        return slot
+
+    def _frame_index(self, slot: int) -> int:
+        index = self._slot_frame[slot]
+        if index < 0:
+            code = self._slot_codes[slot]
+            index = self._slot_frame[slot] = self._frames
+            self._frames += 1
             function = getattr(code, "co_qualname", code.co_name)
             self._new_frames.append({"file": code.co_filename, "function": function,
                                      "line": code.co_firstlineno,
@@ -112,28 +130,43 @@ class StackSampler:
         return index
 
     def _intern_stack(self, frame: FrameType | None) -> int | None:
-        pairs: list[tuple[CodeType, int]] = []
-        while frame is not None and len(pairs) < MAX_DEPTH:
-            line = frame.f_lineno
-            if line is None:  # 3.11: some loop instructions carry no line; use the one before
-                line = _line_at(frame.f_code, frame.f_lasti)
-            pairs.append((frame.f_code, line))
-            frame = frame.f_back
-        pairs.reverse()
-        if self._crop_root:
-            pairs = _crop_bootstrap(pairs)
-        if not pairs:
-            return None
+        # Leaf to root: (line, slot) pairs, reversed at the end. A frame's line is looked up by
+        # (code, instruction offset): computing ``f_lineno`` scans the code's line table.
         flat: list[int] = []
-        for code, line in pairs:
-            flat.append(self._intern_code(code))
+        codes, lines = self._codes, self._lines
+        depth = 0
+        while frame is not None and depth < MAX_DEPTH:
+            code = frame.f_code
+            slot = codes.get(id(code))
+            if slot is None:
+                slot = self._slot(code)
+            lasti = frame.f_lasti
+            line = lines.get((slot, lasti))
+            if line is None:
+                line = frame.f_lineno
+                if line is None:  # 3.11: some loop instructions carry no line
+                    line = _line_at(code, lasti)
+                if len(lines) >= LINE_CACHE_CAP:
+                    lines.clear()
+                lines[(slot, lasti)] = line
             flat.append(line)
-        key = tuple(flat)
+            flat.append(slot)
+            frame = frame.f_back
+            depth += 1
+        flat.reverse()  # root first: slot, line, slot, line, ...
+        start = 0
+        if self._crop_root:  # drop the bootstrap (-c code, dldoctor, runpy) below the target
+            while start < len(flat) and self._slot_boot[flat[start]]:
+                start += 2
+        if start >= len(flat):
+            return None
+        key = tuple(flat[start:]) if start else tuple(flat)
         index = self._stacks.get(key)
         if index is None:
             index = len(self._stacks)
             self._stacks[key] = index
-            self._new_stacks.append(flat)
+            self._new_stacks.append([self._frame_index(v) if i % 2 == 0 else v
+                                     for i, v in enumerate(key)])
         return index
 
     def _intern_thread(self, ident: int) -> int:
@@ -167,7 +200,10 @@ class StackSampler:
         return record
 
 
-@lru_cache(maxsize=4096)
+_LINELESS: dict[int, tuple[CodeType, dict[int, int]]] = {}  # id(code) -> (code, map)
+LINELESS_CAP = 4096
+
+
 def _lineless_map(code: CodeType) -> dict[int, int]:
     """Map offsets of instructions without a line number to a line: a loop's back-edge jump to
     its loop header, anything else to the line of the instruction before it."""
@@ -193,16 +229,15 @@ def _line_at(code: CodeType, offset: int) -> int:
 
     Python threads yield the GIL at loop back-edges, so in-process samples of a pure-Python
     loop land on its jump back; blaming the loop header keeps such time on the loop."""
-    return _lineless_map(code).get(offset, code.co_firstlineno)
+    entry = _LINELESS.get(id(code))  # by id: hashing a code object is slow (see _codes)
+    if entry is None or entry[0] is not code:
+        if len(_LINELESS) >= LINELESS_CAP:
+            _LINELESS.clear()
+        entry = _LINELESS[id(code)] = (code, _lineless_map(code))
+    return entry[1].get(offset, code.co_firstlineno)
 
 
-def _crop_bootstrap(pairs: list[tuple[CodeType, int]]) -> list[tuple[CodeType, int]]:
-    """Drop the bootstrap (``-c`` code, dldoctor, runpy) below the target's outermost frame."""
-    start = 0
-    for code, _line in pairs:
-        name = code.co_filename
-        if name == "<string>" or classify(name) == DLDOCTOR or name.endswith(os.sep + "runpy.py"):
-            start += 1
-            continue
-        break
-    return pairs[start:]
+def _is_bootstrap(filename: str) -> bool:
+    """True for the frames below the target's outermost one: ``-c`` code, dldoctor, runpy."""
+    return filename == "<string>" or classify(filename) == DLDOCTOR or \
+        filename.endswith(os.sep + "runpy.py")
