@@ -455,3 +455,17 @@ def test_clean_cuda_training_has_no_memory_warning(profile) -> None:
     assert report["run"]["heap"]["device"], "no CUDA allocator readings"
     loud = [f for f in report["findings"] if f["rule"] in MEMORY_RULES and f["severity"] != "info"]
     assert not loud, [(f["rule"], f["title"]) for f in loud]
+
+
+def test_peak_uss_is_read_while_the_target_runs(write_script, profile) -> None:
+    """USS (smaps) is read from 0.5 s on, never only in the first instant after exec."""
+    script = write_script("uss.py", """
+        import time
+        block = bytearray(64 << 20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(1.5)
+    """)
+    memory = profile(script, options=("-q",)).report()["run"]["memory"]
+    assert memory["peak_uss"] is not None and memory["peak_uss"] > 60 << 20, memory["peak_uss"]
+    assert memory["points"][0]["uss"] is None  # nothing read at exec time

@@ -1,9 +1,10 @@
 """Process-tree memory timeline: RSS (and USS, less often) of the target and its children.
 
 Runs in the supervisor, outside the target, via psutil. Child processes are re-enumerated once a
-second; USS every ``USS_EVERY_S`` (it walks the target's page tables through smaps, ~1 ms for a
-small process and more for a big one, while the target's own mmap/munmap calls wait); RSS alone
-is cheap enough for every tick."""
+second; USS from ``USS_FIRST_S`` on, every second for the first ``USS_FAST_FOR_S`` and every
+``USS_EVERY_S`` after (it walks the target's page tables through smaps, ~1 ms for a small
+process and more for a big one, while the target's own mmap/munmap calls wait); RSS alone is
+cheap enough for every tick."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dldoctor.run import Memory, MemoryPoint
 
 POINT_CAP = 4_000
 SLOW_EVERY_S = 1.0
-USS_EVERY_S = 5.0
+USS_FIRST_S, USS_FAST_FOR_S, USS_EVERY_S = 0.5, 10.0, 5.0
 
 
 class ProcessTreeMemory:
@@ -32,7 +33,7 @@ class ProcessTreeMemory:
         self._tree: list[psutil.Process] = [self._root] if self._root else []
         self._points: Decimator[MemoryPoint] = Decimator(POINT_CAP)
         self._next_slow = 0.0
-        self._next_uss = 0.0
+        self._next_uss = self._t0 + USS_FIRST_S  # a process that just started has no USS yet
         self._last_uss: int | None = None
         self.peak_rss = 0
         self.peak_uss: int | None = None
@@ -45,7 +46,8 @@ class ProcessTreeMemory:
             self._refresh_tree()
         slow = now >= self._next_uss
         if slow:
-            self._next_uss = now + USS_EVERY_S
+            fast = now - self._t0 < USS_FAST_FOR_S
+            self._next_uss = now + (SLOW_EVERY_S if fast else USS_EVERY_S)
         rss, uss, alive = 0, 0 if slow else None, 0
         for proc in self._tree:
             try:
