@@ -227,9 +227,7 @@ class HeapCollector:
         """Once the target imports torch: count backward passes and read device memory at step
         ends (a NumPy target's steps then cost nothing extra)."""
         self.torch.attach(torch)
-        listeners = getattr(self._agent.steps, "listeners", None)
-        if isinstance(listeners, list) and self._on_step not in listeners:
-            listeners.append(self._on_step)
+        self._agent.steps.listen(self._on_step)
 
     def _on_step(self, _source: str, clock_now: float) -> None:
         """At a step's end (in the target's thread): a device reading, at most every 0.1 s."""

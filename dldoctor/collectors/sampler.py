@@ -229,8 +229,10 @@ def _line_at(code: CodeType, offset: int) -> int:
 
     Python threads yield the GIL at loop back-edges, so in-process samples of a pure-Python
     loop land on its jump back; blaming the loop header keeps such time on the loop."""
-    entry = _LINELESS.get(id(code))  # by id: hashing a code object is slow (see _codes)
-    if entry is None or entry[0] is not code:
+    # By id (hashing a code object is slow, see ``_codes``); the entry keeps the code alive,
+    # so an id found here is this code's.
+    entry = _LINELESS.get(id(code))
+    if entry is None:
         if len(_LINELESS) >= LINELESS_CAP:
             _LINELESS.clear()
         entry = _LINELESS[id(code)] = (code, _lineless_map(code))

@@ -27,6 +27,12 @@ class StepRecorder:
         self._sent = {EXPLICIT: 0, OPTIMIZER: 0}
         self.listeners: list[Callable[[str, float], None]] = []  # called (source, clock time)
 
+    def listen(self, listener: Callable[[str, float], None]) -> None:
+        """Call ``listener(source, clock time)`` at every step end from now on (once, however
+        often it is added)."""
+        if listener not in self.listeners:
+            self.listeners.append(listener)
+
     def mark(self, source: str = EXPLICIT) -> None:
         """Record the end of one step now."""
         now = self._clock()

@@ -170,8 +170,7 @@ class TorchSteps:
         self.compiling = getattr(getattr(torch, "compiler", None), "is_compiling",
                                  self.compiling)
         install_hooks(torch, self)
-        if self._on_mark not in self._recorder.listeners:
-            self._recorder.listeners.append(self._on_mark)
+        self._recorder.listen(self._on_mark)
 
     # -- observed calls -------------------------------------------------------------------
     def user_site(self, frame: FrameType | None) -> Site | None:
