@@ -14,6 +14,10 @@ fastest runs (noise only slows runs down, so minima are the least disturbed figu
 
     python benchmarks/overhead.py [--pairs 15] [--workload numpy_train ...]
     python benchmarks/overhead.py --models     # the reference models instead
+    python benchmarks/overhead.py --ablate --workload torch-mlp   # cost of each collector
+
+`--ablate` adds, in the same interleaved rounds, the profile with one collector family turned
+off at a time and with the stack sampler alone: the drop from `profiled` is that family's cost.
 
 Workloads: a NumPy MLP on digits with 64-sample batches (BLAS-bound, ~350 us steps: the
 worst case for a sampler on 2 cores), a pure-Python loop, a small torch training loop, and
@@ -45,18 +49,28 @@ BUDGET = 1.03
 
 
 VARIANTS = {"plain": PLAIN, "profiled": []}
+ABLATIONS = {
+    "memory off": ["--memory", "off"],
+    "threads off": ["--threads", "off"],
+    "torch off": ["--torch", "off"],
+    "sampler only": ["--memory", "off", "--threads", "off", "--torch", "off", "--workers", "off"],
+}
 
 
-def measure(name: str, pairs: int) -> dict[str, float]:
-    """Return median ratios for one workload over ``pairs`` interleaved pairs."""
+def measure(name: str, pairs: int, ablate: bool = False) -> dict[str, float]:
+    """Return median ratios for one workload over ``pairs`` interleaved pairs (with
+    ``ablate``, also ``"<variant> ratio"`` for each of ABLATIONS)."""
     script, args = WORKLOADS[name]
-    results = rounds(script, args, VARIANTS, pairs)
+    variants = {**VARIANTS, **(ABLATIONS if ablate else {})}
+    results = rounds(script, args, variants, pairs)
     inner = ratios(results, "profiled", "plain")
     outer = ratios(results, "profiled", "plain", wall=True)
     low, high = median_interval(inner)
     return {"inner": statistics.median(inner), "outer": statistics.median(outer),
             "inner_low": low, "inner_high": high,
-            "fastest": min_ratio(results, "profiled", "plain")}
+            "fastest": min_ratio(results, "profiled", "plain"),
+            **{f"{v} ratio": statistics.median(ratios(results, v, "plain"))
+               for v in variants if v not in VARIANTS}}
 
 
 def main() -> None:
@@ -64,6 +78,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--workload", action="append", choices=sorted(WORKLOADS))
     parser.add_argument("--models", action="store_true", help="measure the reference models")
+    parser.add_argument("--ablate", action="store_true",
+                        help="also measure with each collector family turned off")
     args = parser.parse_args()
     models = [name for name in WORKLOADS if name not in DEFAULT_WORKLOADS]
     names = args.workload or (models if args.models else DEFAULT_WORKLOADS)
@@ -71,11 +87,14 @@ def main() -> None:
           f"{'end-to-end':>11}  budget")
     worst = 0.0
     for name in names:
-        r = measure(name, args.pairs)
+        r = measure(name, args.pairs, args.ablate)
         worst = max(worst, r["inner"])
         print(f"{name:<14} {r['inner']:>13.4f} {r['inner_low']:>7.3f}..{r['inner_high']:<7.3f} "
               f"{r['fastest']:>8.4f} {r['outer']:>11.4f}  "
-              f"{'ok' if r['inner'] <= BUDGET else 'OVER'} (<= {BUDGET})")
+              f"{'ok' if r['inner'] <= BUDGET else 'OVER'} (<= {BUDGET})", flush=True)
+        for key, value in r.items():
+            if key.endswith(" ratio"):
+                print(f"  {key[:-6]:<12} {value:>13.4f}", flush=True)
     print(f"worst in-run median ratio: {worst:.4f}")
 
 

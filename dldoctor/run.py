@@ -194,8 +194,10 @@ class LoaderInfo:
     file: str = ""  # where the user's code iterates it
     line: int = 0
     function: str = ""
+    # Batches fetched and seconds in ``__next__`` while the step hooks were in place: before
+    # the training loop's first step, then in the steps timed (StepBreakdown.steps of them).
     batches: int = 0
-    data_s: float = 0.0  # time in ``__next__`` over the whole run
+    data_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -115,11 +115,13 @@ class FakeModule:
             hook(self, (x,), x)
         return x
 
-    def register_forward_pre_hook(self, hook: Any) -> None:
+    def register_forward_pre_hook(self, hook: Any) -> SimpleNamespace:
         self.pre_hooks.append(hook)
+        return SimpleNamespace(remove=lambda: self.pre_hooks.remove(hook))
 
-    def register_forward_hook(self, hook: Any, always_call: bool = False) -> None:
+    def register_forward_hook(self, hook: Any, always_call: bool = False) -> SimpleNamespace:
         self.post_hooks.append(hook)
+        return SimpleNamespace(remove=lambda: self.post_hooks.remove(hook))
 
 
 def test_forward_timer_times_the_outermost_call_then_narrows_to_roots(
@@ -138,6 +140,10 @@ def test_forward_timer_times_the_outermost_call_then_narrows_to_roots(
     model = Module(clock, *leaves)
     timer.install(Module)
     model(0.0)
+    assert owner.phases.totals[FORWARD] == 0.0  # installed, not engaged: nothing timed
+    assert "__call__" in vars(Module) and Module.__call__ is FakeModule.__call__
+    timer.engage()
+    model(0.0)
     assert owner.phases.totals[FORWARD] == 4.0  # one root call: 1 s + 3 leaves, once
     assert timer.root_names() == ["Module"] and not timer.narrowed
     timer.on_step()
@@ -146,6 +152,14 @@ def test_forward_timer_times_the_outermost_call_then_narrows_to_roots(
     assert len(model.pre_hooks) == 1 and not leaves[0].pre_hooks  # only the root is hooked
     model(0.0)
     assert owner.phases.totals[FORWARD] == 8.0 and owner.phases.current is None
+    timer.disengage()  # an untimed step: the root's hooks come out
+    assert not model.pre_hooks and not model.post_hooks
+    model(0.0)
+    assert owner.phases.totals[FORWARD] == 8.0
+    timer.engage()
+    assert len(model.pre_hooks) == len(model.post_hooks) == 1
+    model(0.0)
+    assert owner.phases.totals[FORWARD] == 12.0
 
 
 def test_site_table_is_bounded() -> None:

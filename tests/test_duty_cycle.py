@@ -50,3 +50,33 @@ def test_fast_training_is_sampled(write_script, profile) -> None:
     assert breakdown["available"] and breakdown["source"] == "optimizer"
     assert 50 <= breakdown["steps"] < 300  # all warm-up steps, then one in k
     assert sum(breakdown["totals_s"]) == pytest.approx(breakdown["duration_s"], rel=0.1)
+
+
+def test_untimed_steps_run_with_torch_unpatched(write_script, profile) -> None:
+    """The step hooks are in place in the timed steps only: the other steps run torch's own
+    functions with no wrapper of dldoctor's in between (Tensor's methods excepted: their
+    wrappers stay from the first step on, as changing a class costs every attribute lookup)."""
+    pytest.importorskip("torch")
+    script = write_script("unpatched.py", """
+        import torch
+        to, backward = torch.Tensor.to, torch.autograd.backward
+        model = torch.nn.Linear(8, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        x = torch.randn(4, 8)
+        patched, lasting = [], []
+        for _ in range(600):
+            patched.append(torch.autograd.backward is not backward)
+            lasting.append(torch.Tensor.to is not to)
+            opt.zero_grad()
+            model(x).sum().backward()
+            opt.step()
+        print("PATCHED", sum(patched), patched[0], all(patched[1:50]), lasting[0], all(lasting[1:]))
+    """)
+    result = profile(script, options=("-q",))
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    count, first, warm, first_lasting, lasting = result.stdout.decode().split()[1:]
+    assert first == first_lasting == "False"  # nothing before the first step mark
+    assert warm == lasting == "True"  # in place from the first step mark on
+    assert 50 <= int(count) < 300
+    run = result.report()["run"]
+    assert run["breakdown"]["steps"] == int(count)  # the steps timed are the patched ones

@@ -167,6 +167,38 @@ def test_census_follows_autograd_graph_growth() -> None:
     assert spans[2] - spans[1] == pytest.approx(spans[1] - spans[0], rel=0.1)
 
 
+def test_tensor_census_counts_live_tensors_once_per_storage() -> None:
+    torch = pytest.importorskip("torch")
+    from dldoctor.collectors.torch_memory import TorchMemory
+
+    memory = TorchMemory()
+    memory.attach(torch)
+    before = memory.tensor_census()
+    base = torch.zeros(1 << 20)  # 4 MiB
+    views = [base[i:] for i in range(3)]  # three more tensors on the same storage
+    w = torch.ones(4, requires_grad=True)
+    graph = w * 2
+    after = memory.tensor_census()
+    assert after["count"] - before["count"] == 6
+    assert after["bytes"] - before["bytes"] == (1 << 22) + 16 + 16
+    assert after["with_grad"] - before["with_grad"] == 1
+    assert after["duration_s"] > 0
+    del views, graph
+
+
+def test_census_sees_a_user_module_imported_after_an_earlier_census(tmp_path: Path) -> None:
+    (tmp_path / "late_user_module.py").write_text("CACHE = list(range(100))\n")
+    Census(sys._current_frames()).run()  # remembers today's user modules
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import late_user_module  # noqa: F401
+        roots = {r.path for r in Census(sys._current_frames()).run().roots}
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("late_user_module", None)
+    assert "CACHE" in roots
+
+
 def test_census_leaves_no_reference_behind() -> None:
     import weakref
 

@@ -48,7 +48,7 @@ def test_dldoctor_does_not_import_torch_into_the_target(write_script, profile) -
 def test_steps_of_a_target_without_torch_call_no_collector(write_script, profile) -> None:
     """A NumPy target's steps may last ~100 us: until torch is imported, a step mark must not
     call into the torch-step or device-memory collectors (they once cost ~3 % of such a run)."""
-    pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
     script = write_script("listeners.py", """
         import dldoctor
         from dldoctor.collectors import steps
@@ -61,5 +61,7 @@ def test_steps_of_a_target_without_torch_call_no_collector(write_script, profile
         print(listeners())
     """)
     result = profile(script, options=("-q",))
+    # device-memory readings at step ends only where torch was built for a GPU
+    with_torch = ["HeapCollector._on_step"] if torch.version.cuda or torch.version.hip else []
     assert result.stdout.decode().splitlines() == [
-        "[]", "['HeapCollector._on_step', 'TorchSteps._on_mark']"]
+        "[]", str(sorted([*with_torch, "TorchSteps._on_mark"]))]

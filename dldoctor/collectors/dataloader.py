@@ -8,6 +8,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from dldoctor.collectors.patches import Patch
 from dldoctor.collectors.phases import DATA
 
 LOADER_CAP = 32
@@ -25,11 +26,12 @@ def remember_loader(loaders: list[dict[str, Any]], iterator: Any, info: dict[str
         iterator._dldoctor_loader = info
 
 
-def hook_loader(torch: ModuleType, owner: Any) -> None:
-    """Time the DataLoader iterator's ``__next__`` (phase ``data``) and remember each loader's
-    settings when its iterator is made (``owner`` is the ``TorchSteps`` collector)."""
+def hook_loader(torch: ModuleType, owner: Any) -> Patch:
+    """Remember each loader's settings when its iterator is made (a permanent patch: once per
+    epoch), and return the patch that times the iterator's ``__next__`` (phase ``data``), for
+    ``owner`` (the ``TorchSteps`` collector) to apply during the steps it times."""
     base = torch.utils.data.dataloader._BaseDataLoaderIter
-    init, next_ = base.__init__, base.__next__
+    init = base.__init__
 
     def __init__(self: Any, loader: Any, *args: Any, **kwargs: Any) -> None:
         init(self, loader, *args, **kwargs)
@@ -39,6 +41,11 @@ def hook_loader(torch: ModuleType, owner: Any) -> None:
             except Exception:
                 pass
 
+    base.__init__ = __init__
+    return Patch(base, "__next__", lambda next_: _timed_next(next_, owner))
+
+
+def _timed_next(next_: Any, owner: Any) -> Any:
     def __next__(self: Any) -> Any:
         if not owner.on_main():
             return next_(self)
@@ -56,7 +63,7 @@ def hook_loader(torch: ModuleType, owner: Any) -> None:
                 info["data_s"] += owner._clock() - start
                 info["batches"] += int(fetched)
 
-    base.__init__, base.__next__ = __init__, __next__
+    return __next__
 
 
 def _code_of(obj: Any) -> tuple[str, str, int]:

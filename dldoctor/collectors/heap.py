@@ -55,7 +55,9 @@ STEP_READ_S = 0.1
 CENSUS_FIRST_S, CENSUS_MIN_S, CENSUS_MAX_S = 0.3, 0.4, 20.0
 CENSUS_IDLE_MAX_S = 5.0  # while no census has found anything: a share of the run, up to this
 CENSUS_FRACTION, CENSUS_DUTY = 0.12, 0.01  # of the time so far; of the time between two
-TENSOR_FIRST_S, TENSOR_MIN_S, TENSOR_DUTY = 5.0, 30.0, 0.005
+# A tensor census walks the whole heap with the GIL held (~30 ms once torch is imported): not
+# before 20 s, so that it stays ~0.1 % of any run it happens in.
+TENSOR_FIRST_S, TENSOR_MIN_S, TENSOR_DUTY = 20.0, 60.0, 0.002
 WINDOW_S, WINDOW_NFRAME, TRACE_NFRAME, TRACE_DUTY = 0.75, 4, 16, 0.25
 TRACE_MIN_S, TRACE_MAX_S, TRACE_FRACTION = 1.5, 30.0, 0.25  # --memory=trace window lengths
 WINDOW_AFTER_S = 60.0  # a window (2-5x slower for WINDOW_S) is then <= 3 % of the run
@@ -224,10 +226,13 @@ class HeapCollector:
         self._windows_tick(now)
 
     def _attach_torch(self, torch: Any) -> None:
-        """Once the target imports torch: count backward passes and read device memory at step
-        ends (a NumPy target's steps then cost nothing extra)."""
+        """Once the target imports torch: count backward passes and, with a CUDA (or ROCm)
+        build of torch, read device memory at step ends (a NumPy target's steps, and a
+        CPU-only torch's, then cost nothing extra)."""
         self.torch.attach(torch)
-        self._agent.steps.listen(self._on_step)
+        version = getattr(torch, "version", None)
+        if getattr(version, "cuda", None) or getattr(version, "hip", None):  # no device: no
+            self._agent.steps.listen(self._on_step)  # device readings, no call per step
 
     def _on_step(self, _source: str, clock_now: float) -> None:
         """At a step's end (in the target's thread): a device reading, at most every 0.1 s."""

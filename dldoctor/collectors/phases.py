@@ -145,9 +145,9 @@ class _SourceWindow:
     def mark(self, now: float, phases: list[float],
              sites: list[dict[SiteKey, list[float]]], timed: bool = True) -> None:
         """End a step at ``now``; an untimed step (hooks were idle) only moves the baseline."""
-        if self._prev is None:
+        if not self.tables:
             self.tables = [_SiteSteps() for _ in sites]
-        elif timed:
+        if timed and self._prev is not None:
             then, old_phases, old_sites = self._prev
             self.count += 1
             deltas = [a - b for a, b in zip(phases, old_phases)]
@@ -157,6 +157,10 @@ class _SourceWindow:
             for table, before, after in zip(self.tables, old_sites, sites):
                 table.add_step(before, after)
         self._prev = (now, phases, sites)
+
+    def forget(self) -> None:
+        """Drop the baseline: the next mark only starts a step (steps went by unobserved)."""
+        self._prev = None
 
     def record(self, source: str) -> dict[str, Any]:
         rows = [[round(v, 6) for v in row] for row in self.rows.take()]
@@ -187,6 +191,11 @@ class StepWindows:
         if window is None:
             window = self.windows[source] = _SourceWindow(self._t0)
         window.mark(now, self.phases.settle(now), [t.snapshot() for t in self.tables], timed)
+
+    def forget(self) -> None:
+        """Steps go by unmarked from now on: every source's next mark only starts a step."""
+        for window in self.windows.values():
+            window.forget()
 
     def records(self) -> list[dict[str, Any]]:
         """Return one JSON-ready summary per source; ``rows`` holds only rows new since the

@@ -31,6 +31,7 @@ MIN_GRAPH = 64  # a tensor whose autograd graph has at least this many nodes is 
 SAMPLE = 16  # items sampled (half from each end) to estimate a container's bytes
 MAX_DEPTH = 2  # attribute levels below a named variable
 MAX_ROOTS = 64
+CLOCK_EVERY = 64  # objects between two reads of the census's CPU clock
 _LRU = type(functools.lru_cache(maxsize=None)(lambda: None))
 _CONTAINERS: dict[type, str] = {list: "list", dict: "dict", collections.OrderedDict: "dict",
                collections.defaultdict: "dict", collections.deque: "deque", set: "set"}
@@ -52,11 +53,19 @@ class Budget:
     started: float = field(default_factory=time.thread_time)
     truncated: bool = False
 
+    _until_clock: int = 0
+
     def spend(self, n: int = 1) -> bool:
-        """Count ``n`` objects; return False (and remember it) once the budget is gone."""
+        """Count ``n`` objects; return False (and remember it) once the budget is gone. The CPU
+        clock (a system call) is read every ``CLOCK_EVERY`` objects."""
         self.objects -= n
-        if self.objects < 0 or time.thread_time() - self.started > self.seconds:
+        self._until_clock -= n
+        if self.objects < 0:
             self.truncated = True
+        elif self._until_clock <= 0:
+            self._until_clock = CLOCK_EVERY
+            if time.thread_time() - self.started > self.seconds:
+                self.truncated = True
         return not self.truncated
 
 
@@ -307,15 +316,25 @@ class Census:
                         type(grad_fn).__name__))
 
 
+_USER_MODULES: tuple[int, list[str]] = (-1, [])  # (len(sys.modules), names of user modules)
+
+
 def _user_modules() -> list[ModuleType]:
-    """``__main__`` and every imported module whose file is the user's."""
-    found = []
-    for module in list(sys.modules.values()):
-        if not isinstance(module, ModuleType):
-            continue
-        path = module.__dict__.get("__file__")
-        if isinstance(path, str) and classify(path) == USER:
-            found.append(module)
+    """``__main__`` and every imported module whose file is the user's. The names are found
+    again only when the number of modules changed: a torch target imports ~2,000 modules,
+    and classifying them all cost each census more than the rest of it."""
+    global _USER_MODULES
+    modules = sys.modules
+    if _USER_MODULES[0] != len(modules):
+        names = []
+        for name, module in list(modules.items()):
+            if not isinstance(module, ModuleType):
+                continue
+            path = module.__dict__.get("__file__")
+            if isinstance(path, str) and classify(path) == USER:
+                names.append(name)
+        _USER_MODULES = (len(modules), names)
+    found = [m for m in map(modules.get, _USER_MODULES[1]) if isinstance(m, ModuleType)]
     return sorted(found, key=lambda m: m.__name__ != "__main__")
 
 

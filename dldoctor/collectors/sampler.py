@@ -23,6 +23,7 @@ from dldoctor.run import DLDOCTOR
 MAX_DEPTH = 128
 TIMELINE_CAP = 20_000
 LINE_CACHE_CAP = 200_000
+RAW_CACHE_CAP = 50_000
 
 
 def _thread_cpu_clock(ident: int) -> Callable[[], float] | None:
@@ -54,6 +55,7 @@ class StackSampler:
         self._frames = 0
         self._lines: dict[tuple[int, int], int] = {}  # (slot, offset) -> line
         self._stacks: dict[tuple[int, ...], int] = {}
+        self._raw: dict[tuple[int, ...], int | None] = {}  # raw key -> stack (_intern_stack)
         self._threads: dict[int, int] = {}
         self._cpu_clocks: dict[int, Callable[[], float] | None] = {}
         self._last_cpu: dict[int, float] = {}
@@ -89,7 +91,7 @@ class StackSampler:
             else:
                 cell[0] += 1
                 cell[1] += cpu
-            self._timeline.offer([round(now, 4), thread, stack])
+            self._timeline.offer([now, thread, stack])  # rounded at drain (round() is slow)
         del frames
 
     def _cpu_delta(self, ident: int) -> float:
@@ -130,6 +132,28 @@ class StackSampler:
         return index
 
     def _intern_stack(self, frame: FrameType | None) -> int | None:
+        """Return the stack's index (None: only bootstrap frames). Fast path: the stack's raw
+        key, (id(code), instruction offset) per frame, seen before; a frame then costs four
+        attribute reads. Every code in a raw key has a slot, which keeps it alive, so its id
+        cannot be reused by another code."""
+        raw: list[int] = []
+        depth = 0
+        top = frame
+        while frame is not None and depth < MAX_DEPTH:
+            raw.append(id(frame.f_code))
+            raw.append(frame.f_lasti)
+            frame = frame.f_back
+            depth += 1
+        key = tuple(raw)
+        index = self._raw.get(key, -1)
+        if index == -1:
+            index = self._intern_slow(top)
+            if len(self._raw) >= RAW_CACHE_CAP:
+                self._raw.clear()
+            self._raw[key] = index
+        return index
+
+    def _intern_slow(self, frame: FrameType | None) -> int | None:
         # Leaf to root: (line, slot) pairs, reversed at the end. A frame's line is looked up by
         # (code, instruction offset): computing ``f_lineno`` scans the code's line table.
         flat: list[int] = []
@@ -190,7 +214,8 @@ class StackSampler:
             "stacks": self._new_stacks,
             "threads": self._new_threads,
             "counts": [[t, s, c[0], round(c[1], 6)] for (t, s), c in self._counts.items()],
-            "timeline": self._timeline.take(),
+            "timeline": [[round(t, 4), thread, stack]
+                         for t, thread, stack in self._timeline.take()],
             "timeline_stride": self._timeline.stride,
             "sampler_cpu_s": round(self.self_cpu_s, 6),
         }

@@ -19,13 +19,22 @@ Installed when the target imports torch (never imported here). Cheap hooks only:
 
 Only the main thread is timed; nothing is recorded before the first step mark or in forked
 children. Calls made directly by torch's own code (optimizers, AMP) are not the user's and are
-skipped."""
+skipped.
+
+Duty cycle: the first ``WARM_STEPS`` steps are all timed, then about one step in k (gaps drawn
+at random, so that work done every n-th step is neither always nor never seen), with k such
+that timed steps cost at most ``COST_SHARE`` of the run. The step hooks (everything above but
+the DataLoader's ``__init__`` and the worker loop) are *in place only during timed steps*
+(``patches.Patch``): an untimed step runs no wrapper of ours, only the step mark. Even a
+pass-through wrapper costs a few microseconds per call between torch kernels (cold caches),
+~40 us per step for ten of them: 1.5 % of a 3 ms step."""
 
 from __future__ import annotations
 
 import functools
 import math
 import os
+import random
 import sys
 import threading
 import weakref
@@ -37,6 +46,7 @@ from dldoctor.collectors.bounded import Decimator
 from dldoctor.collectors.dataloader import describe_loader, hook_loader, remember_loader
 from dldoctor.collectors.frames import classify
 from dldoctor.collectors.imports import when_imported
+from dldoctor.collectors.patches import Patch
 from dldoctor.collectors.phases import (
     BACKWARD,
     DATA,
@@ -50,6 +60,7 @@ from dldoctor.collectors.phases import (
     SiteTable,
     StepWindows,
 )
+from dldoctor.collectors.steps import OPTIMIZER as OPTIMIZER_SOURCE
 from dldoctor.collectors.workers import WorkerFollower, follow_worker_loop
 from dldoctor.run import USER, LoaderInfo, Run, StepBreakdown, SyncSite, TransferSite
 from dldoctor.runner.channel import ChannelWriter
@@ -59,9 +70,12 @@ SYNC_METHODS = {"item": "item", "cpu": "cpu", "numpy": "numpy", "tolist": "tolis
                 "__float__": "float", "__int__": "int", "__bool__": "bool",
                 "__format__": "format", "__repr__": "repr", "__array__": "array"}
 ROOT_LEARN_CALLS = 64
-# Duty cycle: the first WARM_STEPS steps are all timed; after that one step in k, with k chosen
-# so that the hooks' own cost (~HOOK_COST_S per timed step) stays under COST_SHARE of run time.
-WARM_STEPS, HOOK_COST_S, COST_SHARE, MAX_STRIDE = 50, 40e-6, 0.005, 50
+# Duty cycle (see the module docstring): HOOK_COST_S is what one timed step costs the target
+# (putting the hooks in and taking them out, their calls, the step's bookkeeping): ~250 us,
+# measured as the slowdown of the torch-mlp reference model (1.45 ms steps on 2 cores) per
+# timed step, far more than the hooks' own run time (caches). Timed steps then cost at most
+# COST_SHARE of the run.
+WARM_STEPS, HOOK_COST_S, COST_SHARE, MAX_STRIDE = 50, 250e-6, 0.003, 100
 Site = tuple[str, int, str]
 
 
@@ -84,7 +98,14 @@ class TorchSteps:
         self.loaders: list[dict[str, Any]] = []
         self.armed = False  # inside the training loop (a step mark was seen), main thread only
         self.measuring = True  # this step is timed (see the duty cycle above)
-        self._marks = 0
+        self.engaged = False  # the step hooks are in place
+        self._patches: list[Patch] = []  # in place during timed steps only
+        self._lasting: list[Patch] = []  # in place from the first step mark on
+        self._pre_hook: Any = None  # the optimizer step pre-hook's handle while engaged
+        self._marks = 0  # marks seen by the full path (not the untimed fast path)
+        self._gap = 0  # > 1: marks to count before the mark that starts the next timed step
+        self._span = 1  # marks from the previous full-path mark to the next one
+        self._rng = random.Random(0)
         self._last_mark: float | None = None
         self._step_s = 0.0  # moving average of step time
         self.busy = False  # inside an observed call: nested ones pass through
@@ -132,32 +153,83 @@ class TorchSteps:
         return self.measuring and threading.get_ident() == self._main
 
     def _on_mark(self, source: str, now: float) -> None:
+        gap = self._gap
+        if gap > 1:  # an untimed step ended and another begins: count it, nothing else
+            self._gap = gap - 1
+            return
+        self._full_mark(source, now)
+
+    def _full_mark(self, source: str, now: float) -> None:
         try:
-            if threading.get_ident() != self._main:
+            if threading.get_ident() != self._main or self._torch is None:
                 return
-            if not self.armed and self._torch is not None:
+            if source == OPTIMIZER_SOURCE:  # the optimizer's step ends with its mark
+                self.phases.exit(OPTIMIZER)
+            if not self.armed:
                 self.cuda = _cuda_available(self._torch)
-            self.armed = self._torch is not None
-            self.windows.mark(source, now, timed=self.measuring)
-            self.forward.on_step()
-            self._next_is_timed(now)
+                self.armed = True
+            was_timed = self.measuring
+            self.measuring = self._next_is_timed(now)
+            if was_timed or self.measuring:  # untimed to untimed: nothing was recorded
+                self.windows.mark(source, now, timed=was_timed)
+                self.forward.on_step()
+            if self.measuring:
+                if not self.engaged:
+                    self.phases.reset(now)
+                    self._engage()
+            elif self.engaged:
+                self._disengage()
+                self.phases.reset(now)
+                self.windows.forget()  # the next timed step starts a new baseline
         except Exception:  # never break the target's optimizer step
             pass
 
-    def _next_is_timed(self, now: float) -> None:
-        """Decide whether the step starting now is timed (its hooks do work) or not."""
+    def _next_is_timed(self, now: float) -> bool:
+        """Return whether the step starting now is timed (its hooks in place and recording);
+        after a timed step, draw how many steps go by before the next one."""
         if self._last_mark is not None:
-            step = now - self._last_mark
+            step = (now - self._last_mark) / self._span
             self._step_s = step if not self._step_s else 0.9 * self._step_s + 0.1 * step
         self._last_mark = now
         self._marks += 1
+        self._span = 1
+        if self._marks < WARM_STEPS or not self.measuring:  # warm-up, or the gap has run out
+            return True
         stride = 1
         if self._step_s > 0:
             stride = min(MAX_STRIDE, max(1, math.ceil(HOOK_COST_S / (COST_SHARE * self._step_s))))
-        timed = self._marks < WARM_STEPS or self._marks % stride == 0
-        if not timed:
-            self.phases.reset(now)
-        self.measuring = timed
+        gap = self._rng.randint(1, 2 * stride - 1)  # steps from this one to the next timed: mean
+        if gap == 1:  # stride; random, so that work done every n-th step is not always missed
+            return True
+        self._gap = self._span = gap - 1  # untimed steps now; the fast path counts them down
+        return False
+
+    def _engage(self) -> None:
+        """Put the step hooks in place (for a timed step)."""
+        for patch in self._patches + self._lasting:
+            patch.apply()
+        optimizer = sys.modules.get("torch.optim.optimizer")
+        register = getattr(optimizer, "register_optimizer_step_pre_hook", None)
+        if register is not None and self._pre_hook is None:
+            self._pre_hook = register(self._optimizer_starts)
+        self.forward.engage()
+        self.engaged = True
+
+    def _disengage(self) -> None:
+        """Take the step hooks out (untimed steps run none of our code but the mark). Called
+        at a step mark, from inside the optimizer's post-hooks: only the pre-hooks' dict may
+        change here."""
+        for patch in self._patches:
+            patch.remove()  # one someone wrapped again stays, passing calls through
+        if self._pre_hook is not None:
+            self._pre_hook.remove()
+            self._pre_hook = None
+        self.forward.disengage()
+        self.engaged = False
+
+    def _optimizer_starts(self, *_args: Any) -> None:
+        if self.on_main():
+            self.phases.enter(OPTIMIZER)
 
     def make_follower(self) -> WorkerFollower:
         """Return a sampler for a forked DataLoader worker, writing to the same channel."""
@@ -165,11 +237,13 @@ class TorchSteps:
                               self._clock, self._config.t0, os.getpid())
 
     def _install(self, torch: ModuleType) -> None:
+        """Prepare the step hooks; they go in at the first step mark (timed steps only), on
+        top of whatever other collectors wrapped when torch was imported."""
         self._torch = torch
         self._torch_dir = os.path.dirname(str(torch.__file__)) + os.sep
         self.compiling = getattr(getattr(torch, "compiler", None), "is_compiling",
                                  self.compiling)
-        install_hooks(torch, self)
+        self._patches, self._lasting = install_hooks(torch, self)
         self._recorder.listen(self._on_mark)
 
     # -- observed calls -------------------------------------------------------------------
@@ -254,12 +328,13 @@ def innermost_user(frame: FrameType | None) -> Site | None:
 
 
 class _ForwardTimer:
-    """Times the outermost module call.
+    """Times the outermost module call while engaged (timed steps).
 
     Learning phase: ``nn.Module.__call__`` is wrapped (one Python call per module call; torch's
     global forward hooks would cost ~3 µs per call and make ``torch.compile`` warn). Once the
-    root modules are known the class attribute is restored and forward hooks go on the roots
-    only."""
+    root modules are known (two timed steps, or ``ROOT_LEARN_CALLS`` root calls) the class
+    attribute is restored and forward hooks go on the roots only, removed again whenever the
+    step hooks are taken out."""
 
     def __init__(self, owner: TorchSteps) -> None:
         self._owner = owner
@@ -268,13 +343,17 @@ class _ForwardTimer:
         self._names: list[str] = []
         self._root_calls = 0
         self._steps = 0
-        self._module_cls: Any = None
-        self._original: Callable[..., Any] | None = None
+        self._call: Patch | None = None
+        self._handles: list[Any] = []
+        self.engaged = False
         self.narrowed = False
 
     def install(self, module_cls: Any) -> None:
-        """Wrap ``module_cls.__call__`` (``torch.nn.Module``) for the learning phase."""
-        original = module_cls.__call__
+        """Prepare the learning-phase wrapper of ``module_cls.__call__`` (``torch.nn.Module``);
+        ``engage()`` puts it in place."""
+        self._call = Patch(module_cls, "__call__", self._learning_call)
+
+    def _learning_call(self, original: Callable[..., Any]) -> Callable[..., Any]:
         owner = self._owner
 
         @functools.wraps(original)
@@ -287,8 +366,35 @@ class _ForwardTimer:
             finally:
                 self.post(module, args, None)
 
-        self._module_cls, self._original = module_cls, original
-        module_cls.__call__ = __call__
+        return __call__
+
+    def engage(self) -> None:
+        """Start timing: the learning wrapper, or the roots' hooks once narrowed."""
+        if self.engaged:
+            return
+        self.engaged = True
+        self._depth = 0
+        if not self.narrowed:
+            if self._call is not None:
+                self._call.apply()
+            return
+        for ref in self._roots:
+            module = ref()
+            if module is not None:
+                self._handles.append(module.register_forward_pre_hook(self.pre))
+                self._handles.append(module.register_forward_hook(self.post, always_call=True))
+
+    def disengage(self) -> None:
+        """Stop timing (an untimed step follows): take the wrapper or the hooks out."""
+        if not self.engaged:
+            return
+        self.engaged = False
+        self._depth = 0
+        if not self.narrowed and self._call is not None:
+            self._call.remove()
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
     def pre(self, module: Any, _args: Any) -> None:
         """Entering the outermost module starts the forward phase."""
@@ -321,21 +427,23 @@ class _ForwardTimer:
         return False
 
     def on_step(self) -> None:
-        """A step ended: after two, the roots are known."""
+        """A step ended with the timer engaged: after two, the roots are known."""
+        if not self.engaged:
+            return
         self._steps += 1
         if self._steps >= 2 and not self.narrowed and self._depth == 0:
             self.narrow()
 
     def narrow(self) -> None:
-        """Restore ``Module.__call__`` and hook the root modules seen so far instead."""
-        if self._module_cls is not None and self._original is not None:
-            self._module_cls.__call__ = self._original
-        for ref in self._roots:
-            module = ref()
-            if module is not None:
-                module.register_forward_pre_hook(self.pre)
-                module.register_forward_hook(self.post, always_call=True)
+        """Take the ``Module.__call__`` wrapper out and hook the root modules seen so far
+        instead (if another tool wrapped ``Module.__call__`` over ours, ours stays and keeps
+        timing every outermost call)."""
+        if self._call is not None and not self._call.remove():
+            return
         self.narrowed = True
+        if self.engaged:
+            self.engaged = False
+            self.engage()  # the roots' hooks
 
     def root_names(self) -> list[str]:
         """Return the class names of the root modules timed."""
@@ -356,31 +464,32 @@ def _cuda_available(torch: ModuleType) -> bool:
         return False
 
 
-def install_hooks(torch: ModuleType, owner: TorchSteps) -> None:
-    """Patch torch for ``owner``: DataLoader, forward, backward, optimizer, syncs, transfers."""
-    hook_loader(torch, owner)
+def install_hooks(torch: ModuleType, owner: TorchSteps) -> tuple[list[Patch], list[Patch]]:
+    """Hook torch for ``owner``: the DataLoader's ``__init__`` and the worker loop now; return
+    the step hooks for ``owner`` to put in place at step marks: those to take out again for
+    untimed steps (DataLoader ``__next__``, backward, ``cuda.synchronize``) and those to leave
+    in (``Tensor``'s methods: each change to a class makes the interpreter drop what it learnt
+    about attribute lookups on its instances, and tensors are everywhere in a training step;
+    their wrappers return at once in untimed steps). The forward timer and the optimizer
+    pre-hook come and go with the first list (``TorchSteps._engage``)."""
+    patches = [hook_loader(torch, owner)]
     owner.forward.install(torch.nn.Module)
     for name in ("backward", "grad"):
-        function = getattr(torch.autograd, name)
-        setattr(torch.autograd, name, _phase_wrapper(function, BACKWARD, owner))
-    optimizer = sys.modules["torch.optim.optimizer"]  # not an attribute of torch.optim in 2.x
-    optimizer.register_optimizer_step_pre_hook(
-        lambda *_: owner.phases.enter(OPTIMIZER) if owner.on_main() else None)
-    optimizer.register_optimizer_step_post_hook(
-        lambda *_: owner.phases.exit(OPTIMIZER) if owner.on_main() else None)
-    tensor = torch.Tensor
-    for method, kind in SYNC_METHODS.items():
-        if hasattr(tensor, method):
-            setattr(tensor, method, _sync_wrapper(getattr(tensor, method), kind, owner))
+        patches.append(Patch(torch.autograd, name,
+                             lambda function: _phase_wrapper(function, BACKWARD, owner)))
     if hasattr(torch, "cuda") and hasattr(torch.cuda, "synchronize"):
-        torch.cuda.synchronize = _sync_wrapper(torch.cuda.synchronize, "synchronize", owner,
-                                               method=False)
-    tensor.to = _to_wrapper(tensor.to, torch, owner)
-    tensor.cuda = _cuda_wrapper(tensor.cuda, owner)
+        patches.append(Patch(torch.cuda, "synchronize", functools.partial(
+            _sync_wrapper, kind="synchronize", owner=owner, method=False)))
+    tensor = torch.Tensor
+    lasting = [Patch(tensor, method, functools.partial(_sync_wrapper, kind=kind, owner=owner))
+               for method, kind in SYNC_METHODS.items() if hasattr(tensor, method)]
+    lasting.append(Patch(tensor, "to", lambda function: _to_wrapper(function, torch, owner)))
+    lasting.append(Patch(tensor, "cuda", lambda function: _cuda_wrapper(function, owner)))
     worker: Any = sys.modules.get("torch.utils.data._utils.worker")
     if worker is not None and owner.follow_workers:
         loop = follow_worker_loop(worker._worker_loop, owner.make_follower)
         worker._worker_loop = loop  # torch looks it up when it starts a worker
+    return patches, lasting
 
 
 def _phase_wrapper(function: Callable[..., Any], phase: int,

@@ -1,0 +1,89 @@
+"""Reversible patches (``dldoctor.collectors.patches``): the torch-step hooks come and go between
+steps, next to other collectors' and users' own wrappers."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+from dldoctor.collectors.patches import Patch
+
+
+def tagging(tag: str, calls: list[str]) -> Callable[[Any], Any]:
+    def make(function: Any) -> Any:
+        def wrapper(*args: Any) -> Any:
+            calls.append(tag)
+            return function(*args)
+        return wrapper
+    return make
+
+
+def patched_module() -> tuple[Any, Patch, list[str]]:
+    """A module whose ``g`` our patch wraps (applied), and the list the wrappers append to."""
+    module = types.ModuleType("m")
+    module.g = lambda: "x"  # type: ignore[attr-defined]
+    calls: list[str] = []
+    ours = Patch(module, "g", tagging("ours", calls))
+    ours.apply()
+    return module, ours, calls
+
+
+class Base:
+    def f(self) -> str:
+        return "base"
+
+
+def test_an_inherited_method_is_inherited_again_after_removal() -> None:
+    class Child(Base):
+        pass
+
+    calls: list[str] = []
+    patch = Patch(Child, "f", tagging("ours", calls))
+    patch.apply()
+    assert Child().f() == "base" and calls == ["ours"]
+    assert patch.remove() and "f" not in vars(Child)
+    assert Child().f() == "base" and calls == ["ours"]
+    Base.f = lambda self: "changed"  # type: ignore[method-assign]
+    try:
+        assert Child().f() == "changed"  # not pinned to the old one
+    finally:
+        del Base.f
+        Base.f = lambda self: "base"  # type: ignore[method-assign]
+
+
+def test_own_attribute_is_restored_and_the_wrapper_reused() -> None:
+    module = types.ModuleType("m")
+    module.g = lambda: 1  # type: ignore[attr-defined]
+    original = module.g  # type: ignore[attr-defined]
+    made: list[int] = []
+
+    def make(function: Any) -> Any:
+        made.append(1)
+        return lambda: function() + 10
+
+    patch = Patch(module, "g", make)
+    for _ in range(3):
+        patch.apply()
+        assert module.g() == 11  # type: ignore[attr-defined]
+        assert patch.remove() and module.g is original  # type: ignore[attr-defined]
+    assert len(made) == 1  # built once while the attribute stayed the same
+
+
+def test_a_wrapper_put_on_top_of_ours_keeps_ours_in_place() -> None:
+    module, ours, calls = patched_module()
+    module.g = tagging("theirs", calls)(module.g)  # type: ignore[attr-defined]
+    assert not ours.remove() and ours.applied  # taking ours out would drop theirs
+    module.g()  # type: ignore[attr-defined]
+    assert calls == ["theirs", "ours"]
+
+
+def test_reapplying_wraps_what_others_installed_meanwhile() -> None:
+    module, ours, calls = patched_module()
+    assert ours.remove()
+    module.g = tagging("theirs", calls)(module.g)  # type: ignore[attr-defined]
+    ours.apply()
+    assert module.g() == "x" and calls == ["ours", "theirs"]  # type: ignore[attr-defined]
+    assert ours.remove()
+    module.g()  # type: ignore[attr-defined]
+    assert calls == ["ours", "theirs", "theirs"]
