@@ -501,3 +501,23 @@ def test_peak_uss_is_read_while_the_target_runs(write_script, profile) -> None:
     memory = profile(script, options=("-q",)).report()["run"]["memory"]
     assert memory["peak_uss"] is not None and memory["peak_uss"] > 60 << 20, memory["peak_uss"]
     assert memory["points"][0]["uss"] is None  # nothing read at exec time
+
+
+def test_censuses_thin_out_only_while_what_they_follow_stays_still() -> None:
+    from types import SimpleNamespace
+
+    from dldoctor.collectors.heap import HeapCollector
+
+    agent = SimpleNamespace(config=SimpleNamespace(options={}, t0=0.0), _clock=lambda: 0.0)
+    heap = HeapCollector(agent)
+
+    def root(path: str, nbytes: int, nodes: int = 0) -> SimpleNamespace:
+        return SimpleNamespace(path=path, bytes=nbytes, device_bytes=0, graph_nodes=nodes)
+
+    assert not heap._still([])  # nothing followed yet
+    assert not heap._still([root("state", 100)])  # first sight: no comparison possible
+    assert heap._still([root("state", 100)])
+    assert not heap._still([root("state", 100), root("loss", 8, nodes=10)])  # a new name
+    assert not heap._still([root("state", 100), root("loss", 8, nodes=20)])  # graph grows
+    assert heap._still([root("state", 90), root("loss", 8, nodes=20)])  # shrinking is still
+    assert not heap._still([root("state", 200), root("loss", 8, nodes=20)])  # bytes grow

@@ -7,7 +7,9 @@ One mostly-sleeping thread wakes every ``TICK_S`` and
 - runs a census of the user's variables (``retention.Census``) at growing intervals (a share of
   the time since a census first found something to follow, so slow imports do not thin them;
   while none has, a share of the whole run up to ``CENSUS_IDLE_MAX_S``), each costing at most
-  ``CENSUS_DUTY`` of the time since the previous one;
+  ``CENSUS_DUTY`` of the time since the previous one (``CENSUS_STILL_DUTY`` while nothing it
+  follows grows: a census holds the GIL, ~2 ms with a torch model's state, and that much stalls
+  the training loop);
 - runs a census of live torch tensors (``gc.get_objects()``, O(heap)) rarely: after
   ``TENSOR_FIRST_S``, then at most ``TENSOR_DUTY`` of the time;
 - in the default mode, opens one short ``tracemalloc`` window only after ``WINDOW_AFTER_S``,
@@ -55,6 +57,7 @@ STEP_READ_S = 0.1
 CENSUS_FIRST_S, CENSUS_MIN_S, CENSUS_MAX_S = 0.3, 0.4, 20.0
 CENSUS_IDLE_MAX_S = 5.0  # while no census has found anything: a share of the run, up to this
 CENSUS_FRACTION, CENSUS_DUTY = 0.12, 0.01  # of the time so far; of the time between two
+CENSUS_STILL_DUTY = 0.003  # ... while no variable the census follows grows
 # A tensor census walks the whole heap with the GIL held (~30 ms once torch is imported): not
 # before 20 s, so that it stays ~0.1 % of any run it happens in.
 TENSOR_FIRST_S, TENSOR_MIN_S, TENSOR_DUTY = 20.0, 60.0, 0.002
@@ -136,6 +139,7 @@ class HeapCollector:
         self._active_since: float | None = None
         self._oldest: dict[str, int] = {}
         self._last_roots: dict[tuple[int, str], tuple[int, int]] = {}
+        self._last_paths: dict[str, tuple[int, int]] = {}
         self._last_rss: tuple[float, int] | None = None
         self._next_tensors = TENSOR_FIRST_S
         self._last_step_read = 0.0
@@ -256,6 +260,7 @@ class HeapCollector:
         if len(self._oldest) > MAX_ROOT_KEYS:
             self._oldest.clear()
         self._explained = self._explains(now, census.roots)
+        still = self._still(census.roots)
         rows, new = [], []
         for root in census.roots:
             ident = (root.key, root.path)
@@ -282,11 +287,22 @@ class HeapCollector:
             base = min(CENSUS_IDLE_MAX_S, max(CENSUS_MIN_S, CENSUS_FRACTION * now))
         else:
             base = max(CENSUS_MIN_S, CENSUS_FRACTION * (now - self._active_since))
-        self._next_census = now + min(CENSUS_MAX_S, max(base, min(cost / CENSUS_DUTY, 4 * base)))
+        duty = CENSUS_STILL_DUTY if still else CENSUS_DUTY
+        self._next_census = now + min(CENSUS_MAX_S, max(base, min(cost / duty, 4 * base)))
         if self.mode == "default" and self._window is None and not self._windows \
                 and now >= WINDOW_AFTER_S and self._host_watch.sustained() \
                 and not self._explained:
             self._open_window(now, WINDOW_NFRAME)  # growth the census cannot name: trace it
+
+    def _still(self, roots: list[Any]) -> bool:
+        """True if the census found variables, all seen by the previous one too (by name:
+        ``x = x + y`` makes a new object each time), none weighing more or holding more
+        autograd nodes than then."""
+        previous, self._last_paths = self._last_paths, {
+            r.path: (r.bytes + r.device_bytes, r.graph_nodes) for r in roots}
+        return bool(roots) and all(
+            path in previous and weight <= previous[path][0] and nodes <= previous[path][1]
+            for path, (weight, nodes) in self._last_paths.items())
 
     def _explains(self, now: float, roots: list[Any]) -> bool:
         """True if a followed variable grew as much as the process since the last census, or

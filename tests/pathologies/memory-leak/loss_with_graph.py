@@ -27,4 +27,4 @@ def train(seconds):
     return running_loss / (step + 1)
 
 
-print(f"mean loss {float(train(2.5)):.3f}")
+print(f"mean loss {float(train(3.5)):.3f}")
