@@ -65,3 +65,25 @@ def test_steps_of_a_target_without_torch_call_no_collector(write_script, profile
     with_torch = ["HeapCollector._on_step"] if torch.version.cuda or torch.version.hip else []
     assert result.stdout.decode().splitlines() == [
         "[]", str(sorted([*with_torch, "TorchSteps._on_mark"]))]
+
+
+def test_until_imports_recomputes_only_when_modules_are_loaded() -> None:
+    import sys
+    import types
+
+    from dldoctor.collectors.imports import until_imports
+
+    calls: list[int] = []
+
+    @until_imports
+    def count() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert count() == count() == 1
+    sys.modules["_dldoctor_test_new_module"] = types.ModuleType("_dldoctor_test_new_module")
+    try:
+        assert count() == count() == 2
+    finally:
+        del sys.modules["_dldoctor_test_new_module"]
+    assert count() == 3

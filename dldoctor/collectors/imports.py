@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class _Watcher(importlib.abc.MetaPathFinder):
@@ -66,3 +69,18 @@ def when_imported(name: str, callback: Callable[[ModuleType], None]) -> None:
         callback(module)
         return
     sys.meta_path.insert(0, _Watcher(name, callback))
+
+
+def until_imports(function: Callable[[], T]) -> Callable[[], T]:
+    """Cache ``function()`` until the target's number of loaded modules changes (what depends
+    on the loaded modules and is costly to find: the user's modules, the BLAS libraries)."""
+    cache: list[Any] = [-1, None]
+
+    @functools.wraps(function)
+    def cached() -> T:
+        if cache[0] != len(sys.modules):
+            cache[1] = function()
+            cache[0] = len(sys.modules)  # after: what ``function`` itself imported is in
+        return cache[1]  # type: ignore[no-any-return]
+
+    return cached

@@ -13,17 +13,18 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-_controller: tuple[int, Any] | None = None  # (len(sys.modules) at the walk, ThreadpoolController)
+from dldoctor.collectors.imports import until_imports
+
+
+@until_imports
+def _controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _pools() -> list[dict[str, Any]]:
-    global _controller
-    from threadpoolctl import ThreadpoolController
-
-    modules = len(sys.modules)
-    if _controller is None or _controller[0] != modules:
-        _controller = (modules, ThreadpoolController())
-    return list(_controller[1].info())
+    return list(_controller().info())
 
 
 def runtime_info() -> dict[str, Any]:

@@ -22,6 +22,7 @@ from types import BuiltinFunctionType, FrameType, FunctionType, MethodType, Modu
 from typing import Any
 
 from dldoctor.collectors.frames import classify
+from dldoctor.collectors.imports import until_imports
 from dldoctor.run import USER
 
 MIN_LENGTH = 16  # containers shorter than this are not reported
@@ -316,25 +317,24 @@ class Census:
                         type(grad_fn).__name__))
 
 
-_USER_MODULES: tuple[int, list[str]] = (-1, [])  # (len(sys.modules), names of user modules)
+@until_imports
+def _user_module_names() -> list[str]:
+    """Names of the loaded modules whose file is the user's (found again only when modules
+    were loaded: a torch target has ~2,000, and classifying them all cost each census more
+    than the rest of it)."""
+    names = []
+    for name, module in list(sys.modules.items()):
+        if not isinstance(module, ModuleType):
+            continue
+        path = module.__dict__.get("__file__")
+        if isinstance(path, str) and classify(path) == USER:
+            names.append(name)
+    return names
 
 
 def _user_modules() -> list[ModuleType]:
-    """``__main__`` and every imported module whose file is the user's. The names are found
-    again only when the number of modules changed: a torch target imports ~2,000 modules,
-    and classifying them all cost each census more than the rest of it."""
-    global _USER_MODULES
-    modules = sys.modules
-    if _USER_MODULES[0] != len(modules):
-        names = []
-        for name, module in list(modules.items()):
-            if not isinstance(module, ModuleType):
-                continue
-            path = module.__dict__.get("__file__")
-            if isinstance(path, str) and classify(path) == USER:
-                names.append(name)
-        _USER_MODULES = (len(modules), names)
-    found = [m for m in map(modules.get, _USER_MODULES[1]) if isinstance(m, ModuleType)]
+    """``__main__`` and every imported module whose file is the user's."""
+    found = [m for m in map(sys.modules.get, _user_module_names()) if isinstance(m, ModuleType)]
     return sorted(found, key=lambda m: m.__name__ != "__main__")
 
 
