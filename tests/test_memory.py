@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import collections
 import functools
+import json
+import subprocess
 import sys
 import textwrap
 import tracemalloc
@@ -521,3 +523,53 @@ def test_censuses_thin_out_only_while_what_they_follow_stays_still() -> None:
     assert not heap._still([root("state", 100), root("loss", 8, nodes=20)])  # graph grows
     assert heap._still([root("state", 90), root("loss", 8, nodes=20)])  # shrinking is still
     assert not heap._still([root("state", 200), root("loss", 8, nodes=20)])  # bytes grow
+
+
+def test_finish_waits_for_a_slow_snapshot_and_always_reports_status(write_script) -> None:
+    # A trace-mode snapshot can take seconds on a loaded machine (CI once saw the status
+    # record lost: finish() closed the window while the collector's thread was still in it).
+    script = write_script("slow_snapshot.py", """
+        import json, threading, time
+        from types import SimpleNamespace
+        from dldoctor.collectors.heap import HeapCollector
+
+        inside = threading.Event()
+
+        class Slow(HeapCollector):
+            def _snapshot(self, now):
+                if threading.current_thread() is self._thread:
+                    inside.set()
+                    time.sleep(2.5)  # longer than the old 2-s join
+                super()._snapshot(now)
+
+        clock = time.monotonic
+        agent = SimpleNamespace(config=SimpleNamespace(options={"memory": "trace"}, t0=clock()),
+                                _clock=clock,
+                                sampler=SimpleNamespace(exclude_thread=lambda ident: None))
+        heap = Slow(agent)
+        heap.start()
+        kept = [bytearray(1 << 16) for _ in range(50)]
+        assert inside.wait(10), "the collector's thread never took a snapshot"
+        heap.finish()
+        heap._thread.join(10)  # whatever the thread still does lands in the records too
+        print(json.dumps(heap.drain()))
+    """)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode()
+    records = json.loads(result.stdout)
+    status = [r for r in records if r["type"] == "heap-status"]
+    assert status and status[-1]["mode"] == "trace" and "cost_s" in status[-1], status
+    assert not any(r.get("notes") for r in status), status  # no error, no missed snapshot
+    windows = [r for r in records if r["type"] == "heap-window"]
+    assert len(windows) == len({w["index"] for w in windows}) >= 1, windows  # each closed once
+
+
+def test_a_collector_that_raises_is_named_in_the_report_collectors() -> None:
+    from dldoctor.runner.profile import _failed_collectors
+
+    statuses = _failed_collectors([
+        {"type": "collector-error", "name": "heap", "error": "AssertionError: first"},
+        {"type": "collector-error", "name": "heap", "error": "AssertionError: second"},
+        {"type": "collector-error", "name": "locks", "error": "OSError: x"}])
+    assert [(s.name, s.available, s.reason) for s in statuses] == [
+        ("heap", False, "failed: AssertionError: first"), ("locks", False, "failed: OSError: x")]

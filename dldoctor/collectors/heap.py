@@ -63,6 +63,7 @@ CENSUS_STILL_DUTY = 0.003  # ... while no variable the census follows grows
 TENSOR_FIRST_S, TENSOR_MIN_S, TENSOR_DUTY = 20.0, 60.0, 0.002
 WINDOW_S, WINDOW_NFRAME, TRACE_NFRAME, TRACE_DUTY = 0.75, 4, 16, 0.25
 TRACE_MIN_S, TRACE_MAX_S, TRACE_FRACTION = 1.5, 30.0, 0.25  # --memory=trace window lengths
+FINISH_WAIT_S = 30.0  # how long finish() waits for a running tick (a snapshot) to end
 WINDOW_AFTER_S = 60.0  # a window (2-5x slower for WINDOW_S) is then <= 3 % of the run
 DEVICE_CAP = 4_000
 MAX_ROOT_KEYS = 5_000
@@ -115,6 +116,8 @@ class HeapCollector:
         self._clock: Callable[[], float] = agent._clock
         self._t0: float = agent.config.t0
         self._lock = _thread.allocate_lock()
+        self._tick_lock = _thread.allocate_lock()  # one tick at a time, none after finish()
+        self._stopped = False
         self._records: list[dict[str, Any]] = []
         self._notes: list[str] = []
         self.torch = TorchMemory()
@@ -179,27 +182,43 @@ class HeapCollector:
         return records
 
     def finish(self) -> None:
-        """Stop the thread, close tracing (last snapshots), report the collector's cost."""
+        """Stop the thread, close tracing (last snapshots), report the collector's cost.
+
+        A tick still running (a snapshot of a long trace can take seconds on a loaded
+        machine) is waited for, so the thread and ``finish`` never work on one window; the
+        status record is written whatever happens."""
         if self.mode == "off" or os.getpid() != self._pid:
             return
-        if self._thread is not None and self._thread.is_alive():
-            os.write(self._stop_w, b"x")
-            if threading.current_thread() is not self._thread:
-                self._thread.join(timeout=2.0)
-        now = self._now()
+        try:
+            if self._thread is not None and self._thread.is_alive():
+                os.write(self._stop_w, b"x")
+            if self._tick_lock.acquire(timeout=FINISH_WAIT_S):
+                try:
+                    self._stopped = True
+                    self._close_all(self._now())
+                finally:
+                    self._tick_lock.release()
+            else:
+                self._note(f"the memory collector's last tick ran past {FINISH_WAIT_S:.0f} s "
+                           "at exit: its last allocation snapshot is missing")
+        finally:
+            capacity = self.torch.device_capacity()
+            self._emit({"type": "heap-status", "mode": self.mode,
+                        "cost_s": round(self._cost, 6),
+                        "backward": self.torch.backward_calls if self.torch.attached else None,
+                        "device_free": capacity[0] if capacity else None,
+                        "device_total": capacity[1] if capacity else None})
+
+    def _close_all(self, now: float) -> None:
         if self._window is not None:
             self._close_window(now)
         if self._cuda is not None:
             self._close_cuda(now)
         if self._native is not None:
-            record = self._native.finish(self._next_window(), now)
+            native, self._native = self._native, None
+            record = native.finish(self._next_window(), now)
             if record is not None:
                 self._emit(record)
-        capacity = self.torch.device_capacity()
-        self._emit({"type": "heap-status", "mode": self.mode, "cost_s": round(self._cost, 6),
-                    "backward": self.torch.backward_calls if self.torch.attached else None,
-                    "device_free": capacity[0] if capacity else None,
-                    "device_total": capacity[1] if capacity else None})
 
     # ------------------------------------------------------------------ the thread
 
@@ -211,7 +230,10 @@ class HeapCollector:
             if ready:
                 return
             try:
-                self._tick()
+                with self._tick_lock:
+                    if self._stopped:
+                        return
+                    self._tick()
             except Exception as exc:  # never break the target; say it once
                 if not failed:
                     failed = True

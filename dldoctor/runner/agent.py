@@ -135,16 +135,17 @@ class Agent:
             os.write(self._stop_w, b"x")
             if threading.current_thread() is not self._thread:
                 self._thread.join(timeout=2.0)
+        errors = []
         for collector in self.collectors:
             try:
                 collector.finish()
-            except Exception:
-                pass
+            except Exception as exc:  # a collector bug must never break the target
+                errors.append(_error_record(collector, exc))
         end = {"type": "end", "t": round(self._clock() - self.config.t0, 6),
                **pools.runtime_info()}
         exit_record = self._exit_record or {"type": "exit", "how": "return", "code": 0,
                                             "exception": None}
-        self.flush(extra=[end, exit_record])
+        self.flush(extra=[*errors, end, exit_record])
         steps.set_recorder(None)
 
     def detach(self) -> None:
@@ -173,7 +174,12 @@ def _safe_drain(collector: ChildCollector) -> list[dict[str, Any]]:
     try:
         return collector.drain()
     except Exception as exc:  # a collector bug must never break the target
-        return [{"type": "collector-error", "name": collector.name, "error": repr(exc)}]
+        return [_error_record(collector, exc)]
+
+
+def _error_record(collector: ChildCollector, exc: Exception) -> dict[str, Any]:
+    return {"type": "collector-error", "name": collector.name,
+            "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _thread_cpu(thread: threading.Thread | None) -> float:

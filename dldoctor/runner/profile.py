@@ -171,6 +171,7 @@ def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
         CollectorStatus("memory", bool(memory.points), "" if memory.points else "no readings"),
         CollectorStatus("steps", True, ""),
         *statuses,
+        *_failed_collectors(builder.extra.get("collector-error", [])),
     ]
     run = Run(meta=meta, environment=env, collectors=statuses, samples=samples, memory=memory,
               steps=builder.steps())
@@ -181,3 +182,12 @@ def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
     locations = [(s.file, s.line) for s in hot_lines(run)[:HOT_LINE_LIMIT]]
     locations += [loc for loc in bottleneck_locations(run) if loc not in locations]
     return replace(run, sources=describe_lines(locations))
+
+
+def _failed_collectors(records: list[dict[str, Any]]) -> list[CollectorStatus]:
+    """One status per child collector that raised (its first error): the target ran on, and
+    the report says which of its sections may be incomplete."""
+    first: dict[str, str] = {}
+    for record in records:
+        first.setdefault(str(record.get("name", "?")), str(record.get("error", "")))
+    return [CollectorStatus(name, False, f"failed: {error}") for name, error in first.items()]
