@@ -55,18 +55,19 @@ def test_fast_training_is_sampled(write_script, profile) -> None:
 def test_untimed_steps_run_with_torch_unpatched(write_script, profile) -> None:
     """The step hooks are in place in the timed steps only: the other steps run torch's own
     functions with no wrapper of dldoctor's in between (Tensor's methods excepted: their
-    wrappers stay from the first step on, as changing a class costs every attribute lookup)."""
+    descriptors stay from the first step on, as changing a class costs every attribute
+    lookup)."""
     pytest.importorskip("torch")
     script = write_script("unpatched.py", """
         import torch
-        to, backward = torch.Tensor.to, torch.autograd.backward
+        backward = torch.autograd.backward
         model = torch.nn.Linear(8, 1)
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         x = torch.randn(4, 8)
         patched, lasting = [], []
         for _ in range(600):
             patched.append(torch.autograd.backward is not backward)
-            lasting.append(torch.Tensor.to is not to)
+            lasting.append("to" in vars(torch.Tensor))  # inherited from TensorBase before
             opt.zero_grad()
             model(x).sum().backward()
             opt.step()
@@ -80,3 +81,51 @@ def test_untimed_steps_run_with_torch_unpatched(write_script, profile) -> None:
     assert 50 <= int(count) < 300
     run = result.report()["run"]
     assert run["breakdown"]["steps"] == int(count)  # the steps timed are the patched ones
+
+
+WARNING_SCRIPT = """
+    import sys
+    import warnings
+
+    import torch
+
+    torch.set_warn_always(True)  # torch's warn-once warnings on every call
+    if "--always" in sys.argv:
+        warnings.simplefilter("always")
+    w = torch.randn(3, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.01)
+    for step in range(400):
+        loss = (w * 2).sum()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        if step % 7 == 0:
+            value = float(loss)  # warns: a tensor that requires grad made a Python scalar
+        if step % 11 == 0:
+            value = loss.item()
+        if step % 13 == 0:
+            value = f"{loss:.3f}"
+    print("done")
+"""
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_warnings_raised_inside_hooked_tensor_methods_name_the_users_line(
+        write_script, profile, always: bool) -> None:
+    """A warning raised inside a Tensor method dldoctor hooks (timed steps and untimed) is
+    printed exactly as without dldoctor: at the user's line, once per line by default."""
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    script = write_script("warns.py", WARNING_SCRIPT)
+    args = ["--always"] if always else []
+    plain = subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                           cwd=script.parent, timeout=120)
+    result = profile(script, *args, options=("-q",))
+    assert result.returncode == plain.returncode == 0, result.stderr.decode()[-2000:]
+    assert f"{script.name}:18: UserWarning" in plain.stderr.decode()  # the case is real
+    assert result.stdout == plain.stdout
+    assert result.stderr == plain.stderr
+    syncs = result.report()["run"]["breakdown"]["syncs"]
+    assert {s["line"] for s in syncs} >= {18, 20}  # timed calls went through the hooks too

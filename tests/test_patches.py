@@ -87,3 +87,29 @@ def test_reapplying_wraps_what_others_installed_meanwhile() -> None:
     assert ours.remove()
     module.g()  # type: ignore[attr-defined]
     assert calls == ["ours", "theirs", "theirs"]
+
+
+def test_as_caller_makes_a_call_look_like_the_callers_own() -> None:
+    import sys
+    import warnings
+
+    from dldoctor.collectors.callas import as_caller
+
+    def warns() -> int:
+        warnings.warn("careful", UserWarning, stacklevel=2)  # blames its caller
+        return 7
+
+    def user() -> tuple[int, int]:
+        line = sys._getframe().f_lineno + 1
+        return as_caller(sys._getframe())(warns), line
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value, line = user()
+    assert value == 7
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+    call = as_caller(sys._getframe())
+    assert call.__code__.co_name == sys._getframe().f_code.co_name
+    assert call.__globals__ is globals()  # the caller's module: its filters and registry
+    made = [as_caller(sys._getframe()) for _ in range(3)]
+    assert made[0] is made[1] is made[2]  # one per call site

@@ -8,6 +8,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
+from dldoctor.collectors.callas import as_caller
 from dldoctor.collectors.patches import Patch
 from dldoctor.collectors.phases import DATA
 
@@ -34,7 +35,7 @@ def hook_loader(torch: ModuleType, owner: Any) -> Patch:
     init = base.__init__
 
     def __init__(self: Any, loader: Any, *args: Any, **kwargs: Any) -> None:
-        init(self, loader, *args, **kwargs)
+        as_caller(sys._getframe(1))(init, self, loader, *args, **kwargs)  # warnings: theirs
         if owner.on_main():
             try:
                 owner.loader_started(self, loader, sys._getframe(1))
@@ -47,13 +48,14 @@ def hook_loader(torch: ModuleType, owner: Any) -> Patch:
 
 def _timed_next(next_: Any, owner: Any) -> Any:
     def __next__(self: Any) -> Any:
+        call = as_caller(sys._getframe(1))  # torch's warnings name the caller's line
         if not owner.on_main():
-            return next_(self)
+            return call(next_, self)
         owner.phases.enter(DATA)
         start = owner._clock()
         fetched = False
         try:
-            batch = next_(self)
+            batch = call(next_, self)
             fetched = True
             return batch
         finally:

@@ -39,10 +39,11 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from types import FrameType, ModuleType
+from types import FrameType, MethodType, ModuleType
 from typing import Any
 
 from dldoctor.collectors.bounded import Decimator
+from dldoctor.collectors.callas import as_caller
 from dldoctor.collectors.dataloader import describe_loader, hook_loader, remember_loader
 from dldoctor.collectors.frames import classify
 from dldoctor.collectors.imports import when_imported
@@ -358,11 +359,14 @@ class _ForwardTimer:
 
         @functools.wraps(original)
         def __call__(module: Any, *args: Any, **kwargs: Any) -> Any:
-            if owner.compiling() or not owner.on_main():
+            if owner.compiling():  # torch.compile traces this: nothing of ours in its way
                 return original(module, *args, **kwargs)
+            call = as_caller(sys._getframe(1))  # warnings with a stacklevel: the caller's
+            if not owner.on_main():
+                return call(original, module, *args, **kwargs)
             self.pre(module, args)
             try:
-                return original(module, *args, **kwargs)
+                return call(original, module, *args, **kwargs)
             finally:
                 self.post(module, args, None)
 
@@ -479,12 +483,12 @@ def install_hooks(torch: ModuleType, owner: TorchSteps) -> tuple[list[Patch], li
                              lambda function: _phase_wrapper(function, BACKWARD, owner)))
     if hasattr(torch, "cuda") and hasattr(torch.cuda, "synchronize"):
         patches.append(Patch(torch.cuda, "synchronize", functools.partial(
-            _sync_wrapper, kind="synchronize", owner=owner, method=False)))
+            _sync_wrapper, kind="synchronize", owner=owner)))
     tensor = torch.Tensor
-    lasting = [Patch(tensor, method, functools.partial(_sync_wrapper, kind=kind, owner=owner))
+    lasting = [Patch(tensor, method, functools.partial(_sync_method, kind=kind, owner=owner))
                for method, kind in SYNC_METHODS.items() if hasattr(tensor, method)]
-    lasting.append(Patch(tensor, "to", lambda function: _to_wrapper(function, torch, owner)))
-    lasting.append(Patch(tensor, "cuda", lambda function: _cuda_wrapper(function, owner)))
+    lasting.append(Patch(tensor, "to", lambda function: _to_method(function, torch, owner)))
+    lasting.append(Patch(tensor, "cuda", lambda function: _cuda_method(function, owner)))
     worker: Any = sys.modules.get("torch.utils.data._utils.worker")
     if worker is not None and owner.follow_workers:
         loop = follow_worker_loop(worker._worker_loop, owner.make_follower)
@@ -496,26 +500,60 @@ def _phase_wrapper(function: Callable[..., Any], phase: int,
                    owner: TorchSteps) -> Callable[..., Any]:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = as_caller(sys._getframe(1))
         if not owner.on_main():
-            return function(*args, **kwargs)
+            return call(function, *args, **kwargs)
         owner.phases.enter(phase)
         try:
-            return function(*args, **kwargs)
+            return call(function, *args, **kwargs)
         finally:
             owner.phases.exit(phase)
 
     return wrapper
 
 
-def _sync_wrapper(function: Callable[..., Any], kind: str, owner: TorchSteps,
-                  method: bool = True) -> Callable[..., Any]:
+def _sync_wrapper(function: Callable[..., Any], kind: str, owner: TorchSteps) -> Callable[..., Any]:
+    """A module function that syncs (``torch.cuda.synchronize``), in place in timed steps."""
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not owner.measuring or not owner.armed or owner.busy or owner.compiling():
+        if owner.compiling():
             return function(*args, **kwargs)
-        return owner.sync_call(function, kind, args[0] if method and args else None, args, kwargs)
+        call = functools.partial(as_caller(sys._getframe(1)), function)
+        if not owner.measuring or not owner.armed or owner.busy:
+            return call(*args, **kwargs)
+        return owner.sync_call(call, kind, None, args, kwargs)
 
     return wrapper
+
+
+class TensorMethod:
+    """A ``Tensor`` method as a descriptor: outside the calls it times it hands out torch's
+    own bound method, so the call runs with no frame of dldoctor's between the caller and
+    torch (warnings raised inside name the caller's line, as without dldoctor; no extra call
+    on the hot path). Timed calls go through ``timed`` (the tensor first), which calls torch
+    through ``as_caller``."""
+
+    def __init__(self, function: Any, timed: Callable[..., Any], owner: TorchSteps) -> None:
+        self.function, self.timed, self.owner = function, timed, owner
+        self.__wrapped__ = function
+        self.__name__ = getattr(function, "__name__", "")
+        self.__qualname__ = getattr(function, "__qualname__", self.__name__)
+        self.__doc__ = getattr(function, "__doc__", None)
+
+    def __get__(self, tensor: Any, cls: type | None = None) -> Any:
+        owner = self.owner
+        if tensor is None or not owner.measuring or not owner.armed or owner.busy \
+                or owner.compiling():
+            return self.function.__get__(tensor, cls)
+        return MethodType(self.timed, tensor)
+
+
+def _sync_method(function: Any, kind: str, owner: TorchSteps) -> TensorMethod:
+    def timed(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        call = functools.partial(as_caller(sys._getframe(1)), function)
+        return owner.sync_call(call, kind, tensor, (tensor, *args), kwargs)
+
+    return TensorMethod(function, timed, owner)
 
 
 def target_device(torch: ModuleType, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
@@ -537,28 +575,22 @@ def target_device(torch: ModuleType, args: tuple[Any, ...], kwargs: dict[str, An
     return str(getattr(device, "type", device))
 
 
-def _to_wrapper(function: Callable[..., Any], torch: ModuleType,
-                owner: TorchSteps) -> Callable[..., Any]:
-    @functools.wraps(function)
-    def to(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not owner.measuring or not owner.armed or owner.busy or owner.compiling():
-            return function(self, *args, **kwargs)
-        target = target_device(torch, args, kwargs)
-        return owner.transfer_call(function, self, target, (self, *args), kwargs,
-                                   bool(kwargs.get("non_blocking")))
+def _to_method(function: Any, torch: ModuleType, owner: TorchSteps) -> TensorMethod:
+    def timed(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        call = functools.partial(as_caller(sys._getframe(1)), function)
+        return owner.transfer_call(call, tensor, target_device(torch, args, kwargs),
+                                   (tensor, *args), kwargs, bool(kwargs.get("non_blocking")))
 
-    return to
+    return TensorMethod(function, timed, owner)
 
 
-def _cuda_wrapper(function: Callable[..., Any], owner: TorchSteps) -> Callable[..., Any]:
-    @functools.wraps(function)
-    def cuda(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not owner.measuring or not owner.armed or owner.busy or owner.compiling():
-            return function(self, *args, **kwargs)
+def _cuda_method(function: Any, owner: TorchSteps) -> TensorMethod:
+    def timed(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        call = functools.partial(as_caller(sys._getframe(1)), function)
         non_blocking = bool(kwargs.get("non_blocking")) or (len(args) > 1 and args[1] is True)
-        return owner.transfer_call(function, self, "cuda", (self, *args), kwargs, non_blocking)
+        return owner.transfer_call(call, tensor, "cuda", (tensor, *args), kwargs, non_blocking)
 
-    return cuda
+    return TensorMethod(function, timed, owner)
 
 
 # -- supervisor side --------------------------------------------------------------------------
