@@ -41,15 +41,21 @@ def command(script: Path, args: list[str], options: list[str] | None, out: Path)
 def rounds(script: Path, args: list[str], variants: Mapping[str, list[str] | None], count: int,
            env: Mapping[str, str] | None = None) -> list[dict[str, tuple[float, float]]]:
     """Return, per round, variant name -> (ELAPSED, wall); the order rotates every round."""
-    names = list(variants)
-    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed(command(script, args, PLAIN, Path(tmp)), env)  # warm-up (page cache), discarded
-        for i in range(count):
-            order = names[i % len(names):] + names[:i % len(names)]
-            results.append({name: elapsed(command(script, args, variants[name],
-                                                  Path(tmp) / f"r{i}-{name}"), env)
-                            for name in order})
+        return rounds_of({name: command(script, args, options, Path(tmp) / name)
+                          for name, options in variants.items()}, count, env)
+
+
+def rounds_of(commands: Mapping[str, list[str]], count: int,
+              env: Mapping[str, str] | None = None) -> list[dict[str, tuple[float, float]]]:
+    """``rounds`` for ready-made command lines (any profiler, not only dldoctor's); the first
+    command, run once more before the rounds, is the discarded warm-up."""
+    names = list(commands)
+    elapsed(commands[names[0]], env)  # warm-up (page cache), discarded
+    results = []
+    for i in range(count):
+        order = names[i % len(names):] + names[:i % len(names)]
+        results.append({name: elapsed(commands[name], env) for name in order})
     return results
 
 
