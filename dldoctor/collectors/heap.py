@@ -63,7 +63,7 @@ CENSUS_STILL_DUTY = 0.003  # ... while no variable the census follows grows
 TENSOR_FIRST_S, TENSOR_MIN_S, TENSOR_DUTY = 20.0, 60.0, 0.002
 WINDOW_S, WINDOW_NFRAME, TRACE_NFRAME, TRACE_DUTY = 0.75, 4, 16, 0.25
 TRACE_MIN_S, TRACE_MAX_S, TRACE_FRACTION = 1.5, 30.0, 0.25  # --memory=trace window lengths
-FINISH_WAIT_S = 30.0  # how long finish() waits for a running tick (a snapshot) to end
+FINISH_WAIT_S = 10.0  # how long finish() waits for a running tick (a snapshot) to end
 WINDOW_AFTER_S = 60.0  # a window (2-5x slower for WINDOW_S) is then <= 3 % of the run
 DEVICE_CAP = 4_000
 MAX_ROOT_KEYS = 5_000
