@@ -113,3 +113,40 @@ def test_as_caller_makes_a_call_look_like_the_callers_own() -> None:
     assert call.__globals__ is globals()  # the caller's module: its filters and registry
     made = [as_caller(sys._getframe()) for _ in range(3)]
     assert made[0] is made[1] is made[2]  # one per call site
+
+
+def test_stack_sampler_and_census_leave_call_shims_out() -> None:
+    """A shim carries the caller's file and function name; profiles must not show the caller
+    twice, nor the shim's arguments as the caller's variables."""
+    import sys
+
+    from dldoctor.collectors.callas import as_caller
+    from dldoctor.collectors.retention import Census
+    from dldoctor.collectors.sampler import StackSampler
+
+    sampler = StackSampler(0.01, crop_root=False)
+    seen: list[list[str]] = []
+
+    def inside() -> None:
+        sampler.sample()
+        census = Census({0: sys._getframe()})
+        seen.append([f.f_code.co_name for f in census._user_frames()])
+
+    def caller() -> None:
+        as_caller(sys._getframe())(inside)
+
+    caller()
+    record = sampler.drain()
+    frames = record["frames"]
+    mine = [f for f in frames if f["file"] == __file__]
+    names = [f["function"] for f in mine]
+    assert names.count("test_stack_sampler_and_census_leave_call_shims_out.<locals>.caller") == 1
+    assert any(n.endswith("<locals>.inside") for n in names)
+    stack = next(s for s in record["stacks"]
+                 if any(frames[s[i]]["function"].endswith("<locals>.inside")
+                        for i in range(0, len(s), 2)))
+    functions = [frames[stack[i]]["function"] for i in range(0, len(stack), 2)]
+    at = next(i for i, f in enumerate(functions) if f.endswith("<locals>.inside"))
+    assert functions[at - 1].endswith("<locals>.caller")  # right below, no shim between
+    assert functions.count(functions[at - 1]) == 1
+    assert seen[0].count("caller") == 1

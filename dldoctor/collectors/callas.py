@@ -9,7 +9,11 @@ per location, a second user line with the same warning is not shown at all: what
 prints would change. ``as_caller(frame)`` returns a function ``call(f, *args, **kwargs)``
 whose frame has ``frame``'s file name, function name, current line and globals (so the
 warning's module, its filters and its once-per-location registry are the caller's), one
-compiled per call site, kept for the process's life (at most ``CAP``)."""
+compiled per call site, kept for the process's life (at most ``CAP``).
+
+Such a frame is dldoctor's, not the user's, though it carries the user's file name: the stack
+sampler and the memory census leave it out (``is_call_shim``), else a function would show up
+twice in the profile and the shim's arguments as the user's variables."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from types import CodeType, FrameType, FunctionType
 from typing import Any
 
 CAP = 4096
+CALLEE = "__dldoctor_callee"  # the shim's first parameter: what tells its code apart
 _SITES: dict[tuple[int, int], tuple[CodeType, FunctionType]] = {}  # by id: codes hash slowly
 
 
@@ -38,8 +43,8 @@ def _compile(code: CodeType, line: int, globals_: dict[str, Any]) -> FunctionTyp
     """A function defined on ``code``'s first line (so samplers file it under the caller's
     function) whose one statement sits on ``line``."""
     first = code.co_firstlineno
-    head = "def _call(_f, /, *args, **kwargs):"
-    body = "return _f(*args, **kwargs)"
+    head = f"def _call({CALLEE}, /, *args, **kwargs):"
+    body = f"return {CALLEE}(*args, **kwargs)"
     if line > first:
         source = "\n" * (first - 1) + head + "\n" * (line - first) + " " + body + "\n"
     else:
@@ -49,3 +54,9 @@ def _compile(code: CodeType, line: int, globals_: dict[str, Any]) -> FunctionTyp
     renamed = template.replace(co_name=code.co_name,
                                co_qualname=getattr(code, "co_qualname", code.co_name))
     return FunctionType(renamed, globals_, code.co_name)
+
+
+def is_call_shim(code: CodeType) -> bool:
+    """True for the code of a function ``as_caller`` made."""
+    names = code.co_varnames
+    return bool(names) and names[0] == CALLEE

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import BuiltinFunctionType, FrameType, FunctionType, MethodType, ModuleType
 from typing import Any
 
+from dldoctor.collectors.callas import is_call_shim
 from dldoctor.collectors.frames import classify
 from dldoctor.collectors.imports import until_imports
 from dldoctor.run import USER
@@ -151,7 +152,7 @@ class Census:
             while frame is not None:
                 code = frame.f_code
                 if (code.co_flags & inspect.CO_OPTIMIZED or code.co_name == "<module>") \
-                        and classify(code.co_filename) == USER:
+                        and classify(code.co_filename) == USER and not is_call_shim(code):
                     chain.append(frame)
                 frame = frame.f_back
             yield from reversed(chain)

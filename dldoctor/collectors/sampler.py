@@ -17,6 +17,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from dldoctor.collectors.bounded import Decimator
+from dldoctor.collectors.callas import is_call_shim
 from dldoctor.collectors.frames import classify
 from dldoctor.run import DLDOCTOR
 
@@ -51,6 +52,7 @@ class StackSampler:
         self._codes: dict[int, int] = {}  # id(code) -> slot
         self._slot_codes: list[CodeType] = []  # per slot: the code, kept alive (ids stay unique)
         self._slot_boot: list[bool] = []  # per slot: below the target's outermost frame
+        self._slot_shim: list[bool] = []  # per slot: an ``as_caller`` shim, left out of stacks
         self._slot_frame: list[int] = []  # per slot: its index in the frames table, or -1
         self._frames = 0
         self._lines: dict[tuple[int, int], int] = {}  # (slot, offset) -> line
@@ -116,6 +118,7 @@ class StackSampler:
         self._codes[id(code)] = slot
         self._slot_codes.append(code)
         self._slot_boot.append(_is_bootstrap(code.co_filename))
+        self._slot_shim.append(is_call_shim(code))
         self._slot_frame.append(-1)
         return slot
 
@@ -164,6 +167,10 @@ class StackSampler:
             slot = codes.get(id(code))
             if slot is None:
                 slot = self._slot(code)
+            if self._slot_shim[slot]:  # dldoctor's, under the caller's name: not a frame
+                frame = frame.f_back
+                depth += 1
+                continue
             lasti = frame.f_lasti
             line = lines.get((slot, lasti))
             if line is None:
