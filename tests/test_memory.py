@@ -573,3 +573,37 @@ def test_a_collector_that_raises_is_named_in_the_report_collectors() -> None:
         {"type": "collector-error", "name": "locks", "error": "OSError: x"}])
     assert [(s.name, s.available, s.reason) for s in statuses] == [
         ("heap", False, "failed: AssertionError: first"), ("locks", False, "failed: OSError: x")]
+
+
+def test_uss_is_read_less_often_the_longer_a_reading_takes() -> None:
+    """A USS reading walks the target's page tables while its mmap calls wait: the gap to the
+    next one is the reading's duration over USS_DUTY, between 1 and 30 s."""
+    import os
+
+    from dldoctor.collectors.memory import USS_DUTY, USS_FIRST_S, ProcessTreeMemory
+
+    class Clock:  # advances ``tick`` at every read: a reading "takes" one tick
+        def __init__(self) -> None:
+            self.t, self.tick = 0.0, 0.0
+
+        def __call__(self) -> float:
+            self.t += self.tick
+            return self.t
+
+    clock = Clock()
+    memory = ProcessTreeMemory(os.getpid(), t0=0.0, clock=clock)
+
+    def uss_at(t: float, tick: float) -> bool:
+        clock.t, clock.tick = t, tick
+        memory.sample()
+        return memory.result().points[-1].uss is not None
+
+    assert not uss_at(USS_FIRST_S - 0.1, 0.0)
+    assert uss_at(USS_FIRST_S + 0.1, 0.002)  # a 2-ms reading: the next in 0.002 / USS_DUTY
+    gap = 0.002 / USS_DUTY
+    assert 1.0 < gap < 30.0
+    assert not uss_at(USS_FIRST_S + 0.1 + 0.002 + gap - 0.2, 0.0)
+    assert uss_at(USS_FIRST_S + 0.1 + 0.002 + gap + 0.1, 0.00001)  # a fast reading...
+    assert not uss_at(USS_FIRST_S + gap + 0.9, 0.0)
+    assert uss_at(USS_FIRST_S + gap + 1.3, 0.0)  # ...and the next a second later
+    assert memory.result().peak_uss

@@ -1,10 +1,12 @@
 """Process-tree memory timeline: RSS (and USS, less often) of the target and its children.
 
 Runs in the supervisor, outside the target, via psutil. Child processes are re-enumerated once a
-second; USS from ``USS_FIRST_S`` on, every second for the first ``USS_FAST_FOR_S`` and every
-``USS_EVERY_S`` after (it walks the target's page tables through smaps, ~1 ms for a small
-process and more for a big one, while the target's own mmap/munmap calls wait); RSS alone is
-cheap enough for every tick."""
+second; RSS alone is cheap enough for every tick. USS is read from ``USS_FIRST_S`` on, at a
+duty cycle: it walks the target's page tables through smaps_rollup (~0.3 ms for a small process,
+~2 ms for a torch one) while the target's own mmap/munmap calls wait, and measured on the
+torch-mlp reference model a read cost the target ~5x its own duration (one read a second: +1.7 %
+wall time). So the next read waits ``duration / USS_DUTY``, between ``USS_MIN_GAP_S`` and
+``USS_MAX_GAP_S``: a second for a small script, a few seconds for a torch process."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from dldoctor.run import Memory, MemoryPoint
 
 POINT_CAP = 4_000
 SLOW_EVERY_S = 1.0
-USS_FIRST_S, USS_FAST_FOR_S, USS_EVERY_S = 0.5, 10.0, 5.0
+USS_FIRST_S, USS_MIN_GAP_S, USS_MAX_GAP_S = 0.5, 1.0, 30.0
+USS_DUTY = 0.0005  # a read's own duration over the gap to the next (its cost to the target: ~5x)
 
 
 class ProcessTreeMemory:
@@ -45,9 +48,6 @@ class ProcessTreeMemory:
             self._next_slow = now + SLOW_EVERY_S
             self._refresh_tree()
         slow = now >= self._next_uss
-        if slow:
-            fast = now - self._t0 < USS_FAST_FOR_S
-            self._next_uss = now + (SLOW_EVERY_S if fast else USS_EVERY_S)
         rss, uss, alive = 0, 0 if slow else None, 0
         for proc in self._tree:
             try:
@@ -60,6 +60,9 @@ class ProcessTreeMemory:
                 alive += 1
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
+        if slow:
+            spent = self._clock() - now
+            self._next_uss = now + min(USS_MAX_GAP_S, max(USS_MIN_GAP_S, spent / USS_DUTY))
         if not alive:
             return
         self.peak_rss = max(self.peak_rss, rss)
