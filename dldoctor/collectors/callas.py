@@ -17,6 +17,7 @@ twice in the profile and the shim's arguments as the user's variables."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from types import CodeType, FrameType, FunctionType
 from typing import Any
@@ -37,6 +38,12 @@ def as_caller(frame: FrameType) -> Callable[..., Any]:
             _SITES.clear()
         entry = _SITES[(id(code), line)] = (code, _compile(code, line, frame.f_globals))
     return entry[1]
+
+
+def calling(function: Callable[..., Any], frame: FrameType) -> Callable[..., Any]:
+    """Return ``function`` to be called with its own arguments as if from ``frame``'s line
+    (for code that takes a ready callable, such as ``TorchSteps.sync_call``)."""
+    return functools.partial(as_caller(frame), function)
 
 
 def _compile(code: CodeType, line: int, globals_: dict[str, Any]) -> FunctionType:

@@ -43,7 +43,7 @@ from types import FrameType, MethodType, ModuleType
 from typing import Any
 
 from dldoctor.collectors.bounded import Decimator
-from dldoctor.collectors.callas import as_caller
+from dldoctor.collectors.callas import as_caller, calling
 from dldoctor.collectors.dataloader import describe_loader, hook_loader, remember_loader
 from dldoctor.collectors.frames import classify
 from dldoctor.collectors.imports import when_imported
@@ -518,7 +518,7 @@ def _sync_wrapper(function: Callable[..., Any], kind: str, owner: TorchSteps) ->
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if owner.compiling():
             return function(*args, **kwargs)
-        call = functools.partial(as_caller(sys._getframe(1)), function)
+        call = calling(function, sys._getframe(1))
         if not owner.measuring or not owner.armed or owner.busy:
             return call(*args, **kwargs)
         return owner.sync_call(call, kind, None, args, kwargs)
@@ -550,7 +550,7 @@ class TensorMethod:
 
 def _sync_method(function: Any, kind: str, owner: TorchSteps) -> TensorMethod:
     def timed(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-        call = functools.partial(as_caller(sys._getframe(1)), function)
+        call = calling(function, sys._getframe(1))
         return owner.sync_call(call, kind, tensor, (tensor, *args), kwargs)
 
     return TensorMethod(function, timed, owner)
@@ -577,7 +577,7 @@ def target_device(torch: ModuleType, args: tuple[Any, ...], kwargs: dict[str, An
 
 def _to_method(function: Any, torch: ModuleType, owner: TorchSteps) -> TensorMethod:
     def timed(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-        call = functools.partial(as_caller(sys._getframe(1)), function)
+        call = calling(function, sys._getframe(1))
         return owner.transfer_call(call, tensor, target_device(torch, args, kwargs),
                                    (tensor, *args), kwargs, bool(kwargs.get("non_blocking")))
 
@@ -586,7 +586,7 @@ def _to_method(function: Any, torch: ModuleType, owner: TorchSteps) -> TensorMet
 
 def _cuda_method(function: Any, owner: TorchSteps) -> TensorMethod:
     def timed(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-        call = functools.partial(as_caller(sys._getframe(1)), function)
+        call = calling(function, sys._getframe(1))
         non_blocking = bool(kwargs.get("non_blocking")) or (len(args) > 1 and args[1] is True)
         return owner.transfer_call(call, tensor, "cuda", (tensor, *args), kwargs, non_blocking)
 
