@@ -607,3 +607,49 @@ def test_uss_is_read_less_often_the_longer_a_reading_takes() -> None:
     assert not uss_at(USS_FIRST_S + gap + 0.9, 0.0)
     assert uss_at(USS_FIRST_S + gap + 1.3, 0.0)  # ...and the next a second later
     assert memory.result().peak_uss
+
+
+def test_the_process_tree_is_walked_from_the_trees_own_children_lists(tmp_path: Path) -> None:
+    """The memory timeline's tree: children started by the main thread and by another thread,
+    and a grandchild, found without scanning every process on the machine (psutil agrees)."""
+    import time
+
+    import psutil
+
+    from dldoctor.collectors.memory import ProcessTreeMemory, descendants
+
+    script = tmp_path / "tree.py"
+    script.write_text(textwrap.dedent("""
+        import subprocess, sys, threading, time
+        sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+        nested = [sys.executable, "-c",
+                  "import subprocess, sys, time; subprocess.Popen(%r); time.sleep(60)" % (sleeper,)]
+        procs = [subprocess.Popen(sleeper)]
+        worker = threading.Thread(target=lambda: procs.append(subprocess.Popen(nested)))
+        worker.start(); worker.join()
+        print("ready", flush=True)
+        time.sleep(60)
+    """))
+    root = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert root.stdout is not None and root.stdout.readline().strip() == "ready"
+        expected: set[int] = set()
+        for _ in range(100):  # the grandchild starts a moment after its parent
+            expected = {p.pid for p in psutil.Process(root.pid).children(recursive=True)}
+            if len(expected) == 3:
+                break
+            time.sleep(0.05)
+        assert len(expected) == 3
+        found = descendants(root.pid)
+        if found is None:
+            pytest.skip("this kernel keeps no /proc/<pid>/task/<tid>/children lists")
+        assert set(found) == expected
+        memory = ProcessTreeMemory(root.pid)
+        memory.sample()
+        assert memory.result().points[-1].processes == 4
+    finally:
+        for proc in psutil.Process(root.pid).children(recursive=True):
+            proc.kill()
+        root.kill()
+        root.wait()
+    assert descendants(root.pid) == []  # a process that is gone has no children
