@@ -61,6 +61,7 @@ class StackSampler:
         self._threads: dict[int, int] = {}
         self._cpu_clocks: dict[int, Callable[[], float] | None] = {}
         self._last_cpu: dict[int, float] = {}
+        self._idle: dict[int, tuple[tuple[int, int], int | None]] = {}  # ident -> (top, stack)
         self._counts: dict[tuple[int, int], list[float]] = {}
         self._timeline: Decimator[list[float]] = Decimator(TIMELINE_CAP)
         self._new_frames: list[dict[str, Any]] = []
@@ -79,14 +80,25 @@ class StackSampler:
         now = self._clock() - self._t0
         frames = sys._current_frames()
         self._ticks += 1
+        idle = self._idle
         for ident, frame in frames.items():
             if ident in self._exclude:
                 continue
-            stack = self._intern_stack(frame)
+            delta = self._cpu_delta(ident)
+            cpu = delta or 0.0
+            # A thread that used no CPU since the last tick has not moved: when its innermost
+            # frame is where it was, its stack is the one seen then (no walk; a blocked
+            # worker or a waiting main thread costs two attribute reads).
+            top = (id(frame.f_code), frame.f_lasti)
+            last = idle.get(ident)
+            if delta == 0.0 and last is not None and last[0] == top:
+                stack = last[1]
+            else:
+                stack = self._intern_stack(frame)
+                idle[ident] = (top, stack)
             if stack is None:
                 continue
             thread = self._intern_thread(ident)
-            cpu = self._cpu_delta(ident)
             cell = self._counts.get((thread, stack))
             if cell is None:
                 self._counts[(thread, stack)] = [1, cpu]
@@ -96,17 +108,19 @@ class StackSampler:
             self._timeline.offer([now, thread, stack])  # rounded at drain (round() is slow)
         del frames
 
-    def _cpu_delta(self, ident: int) -> float:
+    def _cpu_delta(self, ident: int) -> float | None:
+        """Return the thread's CPU seconds since the last tick (0.0 at first sight), or None
+        where its CPU clock cannot be read."""
         if ident not in self._cpu_clocks:
             self._cpu_clocks[ident] = _thread_cpu_clock(ident)
         read = self._cpu_clocks[ident]
         if read is None:
-            return 0.0
+            return None
         try:
             value = read()
         except OSError:  # thread ended between snapshot and read
             self._cpu_clocks[ident] = None
-            return 0.0
+            return None
         last = self._last_cpu.get(ident, value)
         self._last_cpu[ident] = value
         return max(0.0, value - last)
@@ -227,6 +241,10 @@ class StackSampler:
             "sampler_cpu_s": round(self.self_cpu_s, 6),
         }
         self._ticks_sent = self._ticks
+        alive = sys._current_frames().keys()  # forget ended threads (idents are reused)
+        for per_thread in (self._idle, self._cpu_clocks, self._last_cpu):
+            for ident in [i for i in per_thread if i not in alive]:
+                del per_thread[ident]
         self._new_frames, self._new_stacks, self._new_threads = [], [], []
         self._counts = {}
         return record

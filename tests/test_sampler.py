@@ -1,0 +1,119 @@
+"""The stack sampler on real threads: idle threads are not re-walked, and yet every sample
+names where each thread is."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from dldoctor.collectors.sampler import StackSampler
+
+
+def _functions(record: dict[str, Any], stack: list[int]) -> list[str]:
+    frames = record["frames"]
+    return [frames[stack[i]]["function"].rsplit(".", 1)[-1] for i in range(0, len(stack), 2)]
+
+
+def _stacks_of(records: list[dict[str, Any]], thread_name: str) -> list[list[str]]:
+    """Per tick of thread ``thread_name``, its stack as function names (timeline order)."""
+    frames: list[dict[str, Any]] = []
+    stacks: list[list[int]] = []
+    threads: list[dict[str, Any]] = []
+    rows: list[list[Any]] = []
+    for record in records:
+        frames += record["frames"]
+        stacks += record["stacks"]
+        threads += record["threads"]
+        rows += record["timeline"]
+    index = next(i for i, t in enumerate(threads) if t["name"] == thread_name)
+    merged = {"frames": frames}
+    return [_functions(merged, stacks[stack]) for _, thread, stack in rows if thread == index]
+
+
+def test_an_idle_thread_is_not_rewalked_and_a_moving_one_is_followed() -> None:
+    """A thread blocked in a wait used no CPU since the last tick: the sampler reuses its
+    stack instead of walking it again. When it wakes and blocks elsewhere (the same wait
+    function, called from another function), the next samples say so."""
+    first, second, done = threading.Event(), threading.Event(), threading.Event()
+
+    def wait_in_a() -> None:
+        first.wait()
+
+    def wait_in_b() -> None:
+        second.wait()
+
+    def worker() -> None:
+        wait_in_a()
+        wait_in_b()
+        done.set()
+
+    thread = threading.Thread(target=worker, name="waiter")
+    thread.start()
+    sampler = StackSampler(0.01)
+    walks = 0
+    walk = sampler._intern_stack
+
+    def counting(frame: Any) -> int | None:
+        nonlocal walks
+        walks += 1
+        return walk(frame)
+
+    sampler._intern_stack = counting  # type: ignore[method-assign]
+    records = []
+    try:
+        time.sleep(0.05)
+        for _ in range(20):
+            sampler.sample()
+        if sampler._cpu_clocks.get(thread.ident) is None:
+            pytest.skip("no per-thread CPU clock on this platform")
+        walks_while_idle = walks
+        records.append(sampler.drain())
+        first.set()
+        time.sleep(0.05)  # the worker moves on and blocks in wait_in_b
+        for _ in range(20):
+            sampler.sample()
+        records.append(sampler.drain())
+    finally:
+        first.set()
+        second.set()
+        thread.join()
+    # 20 ticks of two threads (this one runs, the waiter does not): the waiter was walked
+    # once, at first sight; this thread at every tick.
+    assert walks_while_idle == 20 + 1
+    stacks = _stacks_of(records, "waiter")
+    assert len(stacks) == 40
+    assert all("wait_in_a" in s and "wait_in_b" not in s for s in stacks[:20])
+    assert all("wait_in_b" in s and "wait_in_a" not in s for s in stacks[20:])
+    assert all(s[-1] == "wait" for s in stacks)  # Condition.wait, below Event.wait
+
+
+def test_a_busy_thread_is_walked_at_every_tick() -> None:
+    """A thread burning CPU is never served a remembered stack."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    thread = threading.Thread(target=spin, name="spinner")
+    thread.start()
+    sampler = StackSampler(0.01)
+    try:
+        ticks = 0
+        while ticks < 10:
+            time.sleep(0.005)  # the spinner gets the GIL, so it used CPU since the last tick
+            sampler.sample()
+            ticks += 1
+        record = sampler.drain()
+    finally:
+        stop.set()
+        thread.join()
+    stacks = _stacks_of([record], "spinner")
+    assert len(stacks) == 10 and all("spin" in s for s in stacks)
+    spinner = next(i for i, t in enumerate(record["threads"]) if t["name"] == "spinner")
+    cpu = sum(c[3] for c in record["counts"] if c[0] == spinner)
+    assert cpu > 0.01  # its CPU seconds were still counted
