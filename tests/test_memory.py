@@ -653,3 +653,24 @@ def test_the_process_tree_is_walked_from_the_trees_own_children_lists(tmp_path: 
         root.kill()
         root.wait()
     assert descendants(root.pid) == []  # a process that is gone has no children
+
+
+def test_the_report_counts_the_cpu_of_every_dldoctor_thread(write_script, profile) -> None:
+    """dldoctor's own CPU: the supervisor, the sampler's thread and the memory collector's
+    thread (whose censuses' CPU is part of it); without the memory collector, no such line."""
+    script = write_script("busy.py", """
+        import time
+        table = {}
+        end = time.monotonic() + 1.6
+        while time.monotonic() < end:
+            table[len(table) % 5000] = [0] * 50
+    """)
+    result = profile(script, options=("-q",))
+    assert result.returncode == 0, result.stderr
+    run = result.report()["run"]
+    own = run["meta"]["profiler_cpu_s"]
+    assert list(own) == ["supervisor", "agent", "memory"]
+    assert all(seconds > 0 for seconds in own.values()), own
+    assert own["memory"] >= run["heap"]["cost_s"] > 0  # the censuses ran on that thread
+    off = profile(script, options=("-q", "--memory", "off")).report()["run"]
+    assert list(off["meta"]["profiler_cpu_s"]) == ["supervisor", "agent"]

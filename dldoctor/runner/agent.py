@@ -120,7 +120,7 @@ class Agent:
             if os.getpid() != self._pid:
                 return
             self.sampler.self_cpu_s = _thread_cpu(self._thread)
-            records = [self.sampler.drain(), *self.steps.drain()]
+            records = [self.sampler.drain(), *self.steps.drain(), _own_threads_cpu()]
             for collector in self.collectors:
                 records.extend(_safe_drain(collector))
             records.extend(extra or [])
@@ -180,6 +180,18 @@ def _safe_drain(collector: ChildCollector) -> list[dict[str, Any]]:
 def _error_record(collector: ChildCollector, exc: Exception) -> dict[str, Any]:
     return {"type": "collector-error", "name": collector.name,
             "error": f"{type(exc).__name__}: {exc}"}
+
+
+# dldoctor's threads in the target, by name, as its own-CPU figures name them
+OWN_THREADS = {"dldoctor-agent": "agent", "dldoctor-heap": "memory"}
+
+
+def _own_threads_cpu() -> dict[str, Any]:
+    """A ``threads-cpu`` record: the CPU seconds each of dldoctor's running threads has used
+    (a thread that has ended keeps the figure of the last flush before it did)."""
+    return {"type": "threads-cpu", "cpu_s": {
+        OWN_THREADS[thread.name]: round(_thread_cpu(thread), 6)
+        for thread in threading.enumerate() if thread.name in OWN_THREADS}}
 
 
 def _thread_cpu(thread: threading.Thread | None) -> float:

@@ -29,6 +29,7 @@ class RunBuilder:
         self.end: dict[str, Any] | None = None
         self.exit: dict[str, Any] | None = None
         self.flushed = False
+        self.threads_cpu: dict[str, float] = {}  # dldoctor's threads in the target: CPU seconds
         self.extra: dict[str, list[dict[str, Any]]] = {}
 
     def feed(self, records: list[dict[str, Any]]) -> None:
@@ -41,6 +42,9 @@ class RunBuilder:
                 self._steps(record)
             elif kind in ("hello", "end", "exit"):
                 setattr(self, kind, record)
+            elif kind == "threads-cpu":
+                for name, seconds in record.get("cpu_s", {}).items():
+                    self.threads_cpu[name] = max(self.threads_cpu.get(name, 0.0), float(seconds))
             elif kind == "flushed":
                 self.flushed = True
             elif isinstance(kind, str):
