@@ -425,17 +425,25 @@ def test_clean_control_has_no_memory_warning(profile, fixture: str) -> None:
 
 
 def test_trace_mode_names_the_allocating_line(profile) -> None:
-    result = profile(PATHOLOGIES / "memory-leak" / "generator_cache.py",
+    """Trace windows see the generator's list grow. Trained long enough for two windows to
+    close while it does (a loaded machine's snapshots of a fresh NumPy process take seconds,
+    leaving two per window); the snapshot at exit, taken once the list was freed with the
+    generator, does not hide that growth."""
+    result = profile(PATHOLOGIES / "memory-leak" / "generator_cache.py", "4.5",
                      options=("--memory=trace",))
     report = result.report()
     assert report["run"]["heap"]["mode"] == "trace"
     allocations = report["run"]["heap"]["allocations"]
     top = max(allocations, key=lambda a: a["bytes"][-1])
-    assert (top["function"], top["line"]) == ("batches", 14)  # batch = rng.standard_normal(...)
+    # batch = rng.standard_normal(...) at line 14; CPython 3.11's tracemalloc itself (no
+    # dldoctor) puts most of those buffers on the next line, produced.append(batch)
+    assert (top["function"], top["line"]) in (("batches", 14), ("batches", 15))
     found = _findings(report, "memory-leak")
     # The finding names the allocating line, or, when a census happened to catch the thread
-    # inside the generator (its locals then visible), the line that grows `produced`.
-    assert found and found[0]["location"]["line"] in (14, 15), found[0]
+    # inside the generator (its locals then visible), the line that grows `produced` or, when
+    # it reached them through the suspended generator object, the generator's `yield`.
+    assert found and found[0]["location"]["function"] == "batches", found[0]
+    assert found[0]["location"]["line"] in (14, 15, 16), found[0]
 
 
 def test_native_mode_without_memray_says_so_and_runs(profile, write_script) -> None:
@@ -536,11 +544,11 @@ def test_finish_waits_for_a_slow_snapshot_and_always_reports_status(write_script
         inside = threading.Event()
 
         class Slow(HeapCollector):
-            def _snapshot(self, now):
+            def _snapshot(self, now, *rest):
                 if threading.current_thread() is self._thread:
                     inside.set()
                     time.sleep(2.5)  # longer than the old 2-s join
-                super()._snapshot(now)
+                super()._snapshot(now, *rest)
 
         clock = time.monotonic
         agent = SimpleNamespace(config=SimpleNamespace(options={"memory": "trace"}, t0=clock()),
@@ -674,3 +682,25 @@ def test_the_report_counts_the_cpu_of_every_dldoctor_thread(write_script, profil
     assert own["memory"] >= run["heap"]["cost_s"] > 0  # the censuses ran on that thread
     off = profile(script, options=("-q", "--memory", "off")).report()["run"]
     assert list(off["meta"]["profiler_cpu_s"]) == ["supervisor", "agent"]
+
+
+def test_an_exit_snapshot_counts_only_for_a_window_with_no_other(tmp_path: Path) -> None:
+    """The snapshot taken at exit comes after the target's code returned (a leaking
+    generator's list may be freed by then): it would read as the growth stopping, so it is
+    left out of a window that has other snapshots, and kept for one that has none."""
+    from dldoctor.collectors.heap import _allocations
+
+    source = tmp_path / "leaky.py"
+    source.write_text("def batches():\n    kept = []\n    kept.append(bytearray(1 << 20))\n")
+    file = str(source)
+
+    def record(window: int, t: float, nbytes: int, at_exit: bool = False) -> dict[str, object]:
+        return {"type": "heap-alloc", "window": window, "kind": "tracemalloc", "t": t,
+                "lines": [[file, 3, nbytes, 1]], "outside": 0,
+                **({"at_exit": True} if at_exit else {})}
+
+    lines = _allocations([record(0, 1.0, 1 << 20), record(0, 2.0, 2 << 20),
+                          record(0, 2.5, 0, at_exit=True), record(1, 3.0, 5 << 20, at_exit=True)])
+    by_window = {line.window: line for line in lines}
+    assert by_window[0].t == [1.0, 2.0] and by_window[0].bytes == [1 << 20, 2 << 20]
+    assert by_window[1].t == [3.0] and by_window[1].function == "batches"

@@ -211,7 +211,7 @@ class HeapCollector:
 
     def _close_all(self, now: float) -> None:
         if self._window is not None:
-            self._close_window(now)
+            self._close_window(now, at_exit=True)
         if self._cuda is not None:
             self._close_cuda(now)
         if self._native is not None:
@@ -376,18 +376,21 @@ class HeapCollector:
             min(TRACE_MAX_S, max(TRACE_MIN_S, TRACE_FRACTION * now))
         self._next_snapshot = now + max(TICK_S, self._window_length / 4)
 
-    def _snapshot(self, now: float) -> None:
+    def _snapshot(self, now: float, at_exit: bool = False) -> None:
         assert self._window is not None
         started = time.thread_time()
-        self._emit(self._window.snapshot(now))
+        record = self._window.snapshot(now)
+        if at_exit:  # after the target's code returned: what it freed on the way out is gone
+            record["at_exit"] = True
+        self._emit(record)
         cost = time.thread_time() - started
         self._cost += cost
         self._next_snapshot = now + max(TICK_S, self._window_length / 4, cost / TRACE_DUTY)
 
-    def _close_window(self, now: float) -> None:
+    def _close_window(self, now: float, at_exit: bool = False) -> None:
         window = self._window
         assert window is not None
-        self._snapshot(now)
+        self._snapshot(now, at_exit)
         window.close()
         self._window = None
         self._emit({"type": "heap-window", "index": window.index, "kind": "tracemalloc",
@@ -572,7 +575,13 @@ def _line_site(file: str, line: int, function: str) -> list[HeapSite]:
 
 
 def _allocations(records: list[dict[str, Any]]) -> list[AllocationLine]:
-    """One series per (window, line), biggest last value first."""
+    """One series per (window, line), biggest last value first. A window's snapshot taken at
+    exit counts only if the window has no other: it comes after the target's code returned,
+    when what a leak held may have been freed in teardown (a generator's list, a function's
+    locals), and would read as the growth stopping."""
+    windows = {int(r.get("window", 0)) for r in records if not r.get("at_exit")}
+    records = [r for r in records
+               if not (r.get("at_exit") and int(r.get("window", 0)) in windows)]
     series: dict[tuple[int, str, int], list[tuple[float, int, int]]] = {}
     for record in records:
         for file, line, nbytes, count in record.get("lines", []):
