@@ -704,3 +704,25 @@ def test_an_exit_snapshot_counts_only_for_a_window_with_no_other(tmp_path: Path)
     by_window = {line.window: line for line in lines}
     assert by_window[0].t == [1.0, 2.0] and by_window[0].bytes == [1 << 20, 2 << 20]
     assert by_window[1].t == [3.0] and by_window[1].function == "batches"
+
+
+def test_a_process_whose_memory_is_already_released_is_not_a_reading() -> None:
+    """Between releasing its memory and becoming a zombie an exiting process reads 0 bytes;
+    the timeline skips it (a run's chart ended with a drop to 0 B), the rest of the tree
+    still counts."""
+    import os
+    from types import SimpleNamespace
+
+    from dldoctor.collectors.memory import ProcessTreeMemory
+
+    exiting = SimpleNamespace(pid=-1, memory_info=lambda: SimpleNamespace(rss=0),
+                              memory_full_info=lambda: SimpleNamespace(rss=0, uss=0))
+    memory = ProcessTreeMemory(os.getpid(), t0=0.0, clock=lambda: 0.1)
+    memory._next_slow = 1e9  # keep the tree as set here
+    memory._tree.append(exiting)  # type: ignore[arg-type]
+    memory.sample()
+    point = memory.result().points[-1]
+    assert point.processes == 1 and point.rss > 0
+    memory._tree = [exiting]  # type: ignore[list-item]
+    memory.sample()
+    assert len(memory.result().points) == 1  # nothing alive: no reading at all

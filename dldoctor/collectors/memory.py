@@ -61,10 +61,12 @@ class ProcessTreeMemory:
                     uss = (uss or 0) + int(getattr(info, "uss", 0))
                 else:
                     info = proc.memory_info()
-                rss += int(info.rss)
-                alive += 1
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
+            if not info.rss:  # exiting: its memory is already released (statm reads zeros)
+                continue
+            rss += int(info.rss)
+            alive += 1
         if slow:
             spent = self._clock() - now
             self._next_uss = now + min(USS_MAX_GAP_S, max(USS_MIN_GAP_S, spent / USS_DUTY))
