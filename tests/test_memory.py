@@ -544,11 +544,11 @@ def test_finish_waits_for_a_slow_snapshot_and_always_reports_status(write_script
         inside = threading.Event()
 
         class Slow(HeapCollector):
-            def _snapshot(self, now, *rest):
+            def _snapshot(self, now):
                 if threading.current_thread() is self._thread:
                     inside.set()
                     time.sleep(2.5)  # longer than the old 2-s join
-                super()._snapshot(now, *rest)
+                super()._snapshot(now)
 
         clock = time.monotonic
         agent = SimpleNamespace(config=SimpleNamespace(options={"memory": "trace"}, t0=clock()),

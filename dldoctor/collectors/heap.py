@@ -211,7 +211,7 @@ class HeapCollector:
 
     def _close_all(self, now: float) -> None:
         if self._window is not None:
-            self._close_window(now, at_exit=True)
+            self._close_window(now)
         if self._cuda is not None:
             self._close_cuda(now)
         if self._native is not None:
@@ -376,21 +376,21 @@ class HeapCollector:
             min(TRACE_MAX_S, max(TRACE_MIN_S, TRACE_FRACTION * now))
         self._next_snapshot = now + max(TICK_S, self._window_length / 4)
 
-    def _snapshot(self, now: float, at_exit: bool = False) -> None:
+    def _snapshot(self, now: float) -> None:
         assert self._window is not None
         started = time.thread_time()
         record = self._window.snapshot(now)
-        if at_exit:  # after the target's code returned: what it freed on the way out is gone
+        if self._stopped:  # finish(): the target's code returned, what it freed is gone
             record["at_exit"] = True
         self._emit(record)
         cost = time.thread_time() - started
         self._cost += cost
         self._next_snapshot = now + max(TICK_S, self._window_length / 4, cost / TRACE_DUTY)
 
-    def _close_window(self, now: float, at_exit: bool = False) -> None:
+    def _close_window(self, now: float) -> None:
         window = self._window
         assert window is not None
-        self._snapshot(now, at_exit)
+        self._snapshot(now)
         window.close()
         self._window = None
         self._emit({"type": "heap-window", "index": window.index, "kind": "tracemalloc",
