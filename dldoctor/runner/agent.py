@@ -182,13 +182,14 @@ def _error_record(collector: ChildCollector, exc: Exception) -> dict[str, Any]:
             "error": f"{type(exc).__name__}: {exc}"}
 
 
-# dldoctor's threads in the target, by name, as its own-CPU figures name them
-OWN_THREADS = {"dldoctor-agent": "agent", "dldoctor-heap": "memory"}
+# dldoctor's other threads in the target, by name, as its own-CPU figures name them (the
+# agent's own thread is the sampler's ``sampler_cpu_s``)
+OWN_THREADS = {"dldoctor-heap": "memory"}
 
 
 def _own_threads_cpu() -> dict[str, Any]:
-    """A ``threads-cpu`` record: the CPU seconds each of dldoctor's running threads has used
-    (a thread that has ended keeps the figure of the last flush before it did)."""
+    """A ``threads-cpu`` record: the CPU seconds each of dldoctor's other running threads has
+    used (a thread that has ended keeps the figure of the last flush before it did)."""
     return {"type": "threads-cpu", "cpu_s": {
         OWN_THREADS[thread.name]: round(_thread_cpu(thread), 6)
         for thread in threading.enumerate() if thread.name in OWN_THREADS}}

@@ -162,9 +162,7 @@ def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
         status=_status(outcome, builder), incomplete=builder.end is None,
         exception=(builder.exit or {}).get("exception"), pid=outcome.pid,
         profiler_cpu_s={"supervisor": round(outcome.supervisor_cpu_s, 4),
-                        "agent": samples.sampler_cpu_s,
-                        **{name: seconds for name, seconds in builder.threads_cpu.items()
-                           if name != "agent"}},
+                        "agent": samples.sampler_cpu_s, **builder.threads_cpu},
     )
     memory = outcome.memory.result() if outcome.memory else Memory()
     statuses = [
