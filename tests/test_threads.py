@@ -310,6 +310,29 @@ def test_planted_thread_problem_is_found(profile, script, rule, severity, file):
     assert findings[0]["location"]["file"].endswith(file)
 
 
+def test_the_locks_table_shows_contended_locks_and_folds_the_rest(profile):
+    result = profile(PATHOLOGIES / "lock-contention/shared_model_lock.py", options=("-q",))
+    assert result.returncode == 0, result.stderr.decode()
+    html = (result.out_dir / "report.html").read_text()
+    contended = html.split('id="locks-table"', 1)[1].split("</table>", 1)[0]
+    quiet = html.split('id="quiet-locks"', 1)[1].split("</details>", 1)[0]
+    assert "shared_model_lock.py:11" in contended  # model_lock, waited for by four threads
+    assert "<summary" in quiet  # folded
+    sites = result.report()["run"]["threads"]["locks"]
+    assert contended.count("<tr>") - 1 == sum(1 for s in sites if s["contended"])  # - header
+    assert quiet.count("<tr>") - 1 == sum(1 for s in sites if not s["contended"])
+
+
+def test_a_run_without_contention_says_so_above_its_folded_locks(profile, write_script):
+    script = write_script("quiet.py", "import threading\nlock = threading.Lock()\n"
+                                      "with lock:\n    pass\n")
+    result = profile(script, options=("-q",))
+    html = (result.out_dir / "report.html").read_text()
+    assert 'id="locks-table"' not in html
+    assert "No lock was contended" in html
+    assert "quiet.py:2" in html.split('id="quiet-locks"', 1)[1]
+
+
 @pytest.mark.parametrize("script", CLEAN, ids=[c.split("/")[1] for c in CLEAN])
 def test_clean_thread_code_gets_no_warning(profile, script):
     result = profile(PATHOLOGIES / script, options=("-q",))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dldoctor.analyzers.threads import lock_label
-from dldoctor.run import Run
+from dldoctor.run import LockSite, Run
 from dldoctor.stats import display_path, thread_lanes
 
 LOCK_ROWS = 30
@@ -19,10 +19,9 @@ def _where(run: Run, file: str, line: int) -> dict[str, str]:
             "full": f"{display_path(file, run.meta.cwd)}:{line}"}
 
 
-def _lock_rows(run: Run) -> list[dict[str, Any]]:
-    sites = sorted(run.threads.locks, key=lambda s: (-s.wait_s, -s.acquisitions, s.index))
+def _lock_rows(sites: list[LockSite], run: Run) -> list[dict[str, Any]]:
     rows = []
-    for site in sites[:LOCK_ROWS]:
+    for site in sorted(sites, key=lambda s: (-s.wait_s, -s.acquisitions, s.index))[:LOCK_ROWS]:
         top = site.waits[0] if site.waits else None
         rows.append({
             "index": site.index, "kind": site.kind, "creator": site.creator,
@@ -53,7 +52,11 @@ def thread_view(run: Run) -> dict[str, Any]:
         "available": section.available,
         "reason": section.reason,
         "lanes": _lane_data(run),
-        "locks": _lock_rows(run),
+        # Contention is what the table is for: uncontended sites (in most runs all of them
+        # made by libraries while they were imported) are folded under the contended ones.
+        "locks": _lock_rows([s for s in section.locks if s.contended], run),
+        "quiet_locks": _lock_rows([s for s in section.locks if not s.contended], run),
+        "quiet_count": sum(1 for s in section.locks if not s.contended),
         "lock_count": len(section.locks),
         "edges": len(section.edges),
         "deadlocks": len(section.deadlocks),
