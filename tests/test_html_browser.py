@@ -33,6 +33,7 @@ def test_report_renders_charts_offline(tmp_path: Path) -> None:
     dom = chromium(["--virtual-time-budget=3000", "--dump-dom", paths["html"].as_uri()], tmp_path)
     assert 'data-rendered="1"' in dom  # the inline script ran to the end
     assert dom.count('class="series"') >= 3  # RSS, USS and step-duration lines were drawn
+    assert dom.count('class="marker"') == 1  # the one USS reading: a dot (a line needs two)
     assert "Loop is slow" in dom and "train_step" in dom
 
 

@@ -69,7 +69,7 @@ def test_terminal_renderer_exact_output() -> None:
         "  samples      100 at 100 Hz over 2 thread(s)\n"
         "  peak memory  150.0 MiB RSS (1 process)\n"
         "  steps        3 (explicit), median 200.0 ms, p90 300.0 ms\n"
-        "  hottest user code (self time, share of all samples):\n"
+        "  hottest user code (self time, share of sampled wall time):\n"
         "     90.0%     0.90 s CPU  train.py:10  train_step\n"
         "     10.0%     0.00 s CPU  train.py:1  <module>\n"
         "  findings: 0 error, 1 warning, 0 info\n"

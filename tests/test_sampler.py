@@ -117,3 +117,62 @@ def test_a_busy_thread_is_walked_at_every_tick() -> None:
     spinner = next(i for i, t in enumerate(record["threads"]) if t["name"] == "spinner")
     cpu = sum(c[3] for c in record["counts"] if c[0] == spinner)
     assert cpu > 0.01  # its CPU seconds were still counted
+
+
+def test_a_late_tick_counts_for_the_wall_time_since_the_last_one() -> None:
+    """The wall count of a tick is the time since the previous tick in intervals, the
+    remainder carried: an early tick counts 0 and its half interval goes to the next one."""
+    times = iter([0.0, 0.5, 1.0, 6.0, 6.25, 7.0])
+    sampler = StackSampler(0.5, clock=lambda: next(times), t0=0.0)
+    walls = []
+    for _ in range(6):
+        sampler.sample()
+        record = sampler.drain()
+        me = next(i for i, t in enumerate(record["threads"]) if t["main"]) if record["threads"] \
+            else 0
+        walls.append(sum(c[2] for c in record["counts"] if c[0] == me))
+    assert walls == [1, 1, 1, 10, 0, 2]  # 15 intervals in all: 1 + 7.0 s / 0.5 s
+    assert sampler._ticks == 6
+
+
+GIL_HELD = '''
+import time
+
+
+def python_work(seconds):
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+def c_work(seconds):
+    end = time.perf_counter() + seconds
+    total = 0
+    while time.perf_counter() < end:
+        total += sum(range(10_000_000))  # one C call that holds the GIL for ~0.1 s
+    return total
+
+
+python_work(1.5)
+c_work(1.5)
+'''
+
+
+def test_code_that_holds_the_gil_gets_its_wall_time(profile, write_script) -> None:
+    """The sampler's thread cannot run while C code holds the GIL: c_work gets one tick per
+    ~0.1 s call where python_work gets one every ~10 ms. Counted per tick, c_work showed ~10 %
+    of the wall time; counted by the time each tick stands for, about half, as it is."""
+    result = profile(write_script("gil_held.py", GIL_HELD), options=("-q",))
+    assert result.returncode == 0, result.stderr.decode()
+    samples = result.report()["run"]["samples"]
+    frames = samples["frames"]
+    wall: dict[str, int] = {"python_work": 0, "c_work": 0}
+    for _thread, stack, count, _cpu in ([c["thread"], c["stack"], c["wall"], c["cpu_s"]]
+                                        for c in samples["counts"]):
+        names = {frames[i]["function"] for i in samples["stacks"][stack][0::2]}
+        for name in wall:
+            wall[name] += count if name in names else 0
+    share = wall["c_work"] / (wall["c_work"] + wall["python_work"])
+    assert 0.35 < share < 0.65, wall

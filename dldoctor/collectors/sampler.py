@@ -2,8 +2,11 @@
 
 Runs inside the target process on the agent's thread; no ``sys.setprofile`` hook. Each tick
 also reads every thread's CPU clock so CPU seconds can be attributed to the stack seen (the CPU
-view); the wall view is the plain sample count. Stacks and frames are interned, so memory grows
-with the number of distinct stacks, not with run time."""
+view). The wall view counts each tick for the time since the previous one, in whole intervals
+(the remainder carried to the next tick): a tick cannot start while C code holds the GIL (an
+import, ``sum(range(10**7))``, a big sort), so the one that comes after 100 ms of it stands for
+those 100 ms, not for 10, and such code is not under-counted. Stacks and frames are interned, so
+memory grows with the number of distinct stacks, not with run time."""
 
 from __future__ import annotations
 
@@ -69,6 +72,8 @@ class StackSampler:
         self._new_threads: list[dict[str, Any]] = []
         self._ticks = 0
         self._ticks_sent = 0
+        self._last_tick: float | None = None
+        self._owed = 0.0  # intervals of wall time not yet counted (the carry of whole ones)
         self.self_cpu_s = 0.0
 
     def exclude_thread(self, ident: int) -> None:
@@ -80,6 +85,10 @@ class StackSampler:
         now = self._clock() - self._t0
         frames = sys._current_frames()
         self._ticks += 1
+        previous, self._last_tick = self._last_tick, now
+        self._owed += (now - previous) / self.interval_s if previous is not None else 1.0
+        weight = int(self._owed)
+        self._owed -= weight
         idle = self._idle
         for ident, frame in frames.items():
             if ident in self._exclude:
@@ -101,9 +110,9 @@ class StackSampler:
             thread = self._intern_thread(ident)
             cell = self._counts.get((thread, stack))
             if cell is None:
-                self._counts[(thread, stack)] = [1, cpu]
+                self._counts[(thread, stack)] = [weight, cpu]
             else:
-                cell[0] += 1
+                cell[0] += weight
                 cell[1] += cpu
             self._timeline.offer([now, thread, stack])  # rounded at drain (round() is slow)
         del frames

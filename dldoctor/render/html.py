@@ -62,7 +62,7 @@ def _threads(run: Run) -> list[dict[str, Any]]:
     for index, thread in enumerate(run.samples.threads):
         counts = [c for c in run.samples.counts if c.thread == index]
         rows.append({"name": thread.name, "main": thread.main,
-                     "samples": sum(c.wall for c in counts),
+                     "wall_s": sum(c.wall for c in counts) * run.samples.interval_s,
                      "cpu_s": sum(c.cpu_s for c in counts)})
     return rows
 

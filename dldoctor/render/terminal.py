@@ -60,7 +60,7 @@ class TerminalRenderer(Renderer):
         functions = [f for f in hot_functions(report.run, limit=self.top) if f.self_wall]
         if not functions or not total_wall:
             return ["  hottest user code: none sampled"]
-        lines = ["  hottest user code (self time, share of all samples):"]
+        lines = ["  hottest user code (self time, share of sampled wall time):"]
         cwd = report.run.meta.cwd
         for f in functions:
             lines.append(f"    {f.self_wall / total_wall:6.1%}  {f.self_cpu_s:7.2f} s CPU  "
