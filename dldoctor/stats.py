@@ -201,7 +201,9 @@ def thread_seconds(run: Run) -> dict[int, float]:
 
 def thread_lanes(run: Run) -> list[list[list[float | str]]]:
     """Return per thread (index into ``samples.threads``) its ``[start, end, state]`` segments
-    from the sampled timeline (see ``stack_states``), adjacent samples of one state merged."""
+    from the sampled timeline (see ``stack_states``), adjacent samples of one state merged.
+    A thread's lane has no holes: a gap between two of its samples is time in which no tick
+    could run (C code held the GIL), and the sample after it stands for it, as in the counts."""
     states = stack_states(run)
     rows: dict[int, list[tuple[float, str]]] = {}
     for t, thread, stack in run.samples.timeline:
@@ -222,10 +224,12 @@ def _segments(points: list[tuple[float, str]], step: float) -> list[list[float |
     segments: list[list[float | str]] = []
     for t, state in points:
         last = segments[-1] if segments else None
-        if last is not None and last[2] == state and t - float(last[1]) <= 2.5 * step:
+        if last is None:
+            segments.append([round(t, 4), round(t + step, 4), state])
+        elif last[2] == state:
             last[1] = round(t + step, 4)
         else:
-            segments.append([round(t, 4), round(t + step, 4), state])
+            segments.append([last[1], round(t + step, 4), state])
     return segments
 
 

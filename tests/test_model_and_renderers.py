@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from dldoctor.render import write_reports
 from dldoctor.render.html import HtmlRenderer
 from dldoctor.render.terminal import TerminalRenderer
 from dldoctor.render.trace import TraceRenderer
-from dldoctor.run import SCHEMA_VERSION, Report
-from dldoctor.stats import hot_functions, hot_lines, step_stats
+from dldoctor.run import SCHEMA_VERSION, Report, StackCount
+from dldoctor.stats import hot_functions, hot_lines, step_stats, thread_lanes
 from tests.handbuilt import handbuilt_report
 
 
@@ -137,3 +138,15 @@ def test_decimator_streaming_matches_extend() -> None:
             consumer.extend(producer.take(), producer.stride)
     assert len(consumer.items) <= 50
     assert consumer.items[0] == 0 and consumer.items[-1] > 4_000
+
+
+def test_thread_lanes_have_no_holes_where_no_tick_could_run() -> None:
+    """Ticks every 10 ms, then none for 0.3 s (C code held the GIL): the sample after the gap
+    stands for it, in the lane as in the counts."""
+    report = handbuilt_report()
+    samples = replace(report.run.samples, counts=[
+        *report.run.samples.counts, StackCount(0, 2, 10, 0.0)], timeline=[  # (0, 2): idle
+        [0.0, 0, 0], [0.01, 0, 0], [0.02, 0, 0], [0.32, 0, 2], [0.33, 0, 2], [0.64, 0, 2]])
+    lanes = thread_lanes(replace(report.run, samples=samples))
+    assert lanes[0] == [[0.0, 0.03, "running"], [0.03, 0.65, "idle"]]
+    assert lanes[1] == []
