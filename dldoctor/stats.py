@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from dataclasses import dataclass, replace
 
@@ -199,37 +200,57 @@ def thread_seconds(run: Run) -> dict[int, float]:
             if i < len(threads)}
 
 
+class Ticks:
+    """The times of all sampling ticks of a run (every thread's timeline rows), to tell the two
+    kinds of gap between two samples of one thread apart: no tick could run (C code held the
+    GIL; the sample after the gap stands for it, as in the counts), or ticks ran and did not
+    see the thread (it had not started yet, or had only dldoctor frames)."""
+
+    def __init__(self, run: Run) -> None:
+        self._times = sorted({float(t) for t, _thread, _stack in run.samples.timeline})
+        gaps = sorted(b - a for a, b in zip(self._times, self._times[1:]))
+        # the usual time between two kept rows (the timeline is decimated in long runs)
+        self.step = gaps[len(gaps) // 2] if gaps else run.samples.interval_s
+
+    def ran_between(self, start: float, end: float) -> bool:
+        """Return True if a tick ran strictly between ``start`` and ``end``."""
+        i = bisect.bisect_right(self._times, start)
+        return i < len(self._times) and self._times[i] < end
+
+
 def thread_lanes(run: Run) -> list[list[list[float | str]]]:
     """Return per thread (index into ``samples.threads``) its ``[start, end, state]`` segments
     from the sampled timeline (see ``stack_states``), adjacent samples of one state merged.
-    A thread's lane has no holes: a gap between two of its samples is time in which no tick
-    could run (C code held the GIL), and the sample after it stands for it, as in the counts."""
+    Where no tick could run between two samples of a thread, the later one's segment covers
+    the gap (see ``Ticks``); where ticks ran without seeing it, the lane has a hole."""
     states = stack_states(run)
+    ticks = Ticks(run)
     rows: dict[int, list[tuple[float, str]]] = {}
     for t, thread, stack in run.samples.timeline:
         state = states.get((int(thread), int(stack)), RUNNING)
         rows.setdefault(int(thread), []).append((float(t), state))
     lanes: list[list[list[float | str]]] = [[] for _ in run.samples.threads]
     for thread, points in rows.items():
-        if thread >= len(lanes):
-            continue
-        points.sort()
-        gaps = sorted(b[0] - a[0] for a, b in zip(points, points[1:]))
-        step = gaps[len(gaps) // 2] if gaps else run.samples.interval_s
-        lanes[thread] = _segments(points, step)
+        if thread < len(lanes):
+            lanes[thread] = _segments(sorted(points), ticks)
     return lanes
 
 
-def _segments(points: list[tuple[float, str]], step: float) -> list[list[float | str]]:
+def _segments(points: list[tuple[float, str]], ticks: Ticks) -> list[list[float | str]]:
     segments: list[list[float | str]] = []
+    step = ticks.step
+    previous = 0.0
     for t, state in points:
         last = segments[-1] if segments else None
+        if last is not None and t - previous > 2.5 * step and ticks.ran_between(previous, t):
+            last = None  # ticks ran and did not see the thread: a hole
         if last is None:
             segments.append([round(t, 4), round(t + step, 4), state])
         elif last[2] == state:
             last[1] = round(t + step, 4)
         else:
             segments.append([last[1], round(t + step, 4), state])
+        previous = t
     return segments
 
 

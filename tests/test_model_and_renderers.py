@@ -142,11 +142,19 @@ def test_decimator_streaming_matches_extend() -> None:
 
 def test_thread_lanes_have_no_holes_where_no_tick_could_run() -> None:
     """Ticks every 10 ms, then none for 0.3 s (C code held the GIL): the sample after the gap
-    stands for it, in the lane as in the counts."""
+    stands for it, in the lane and the trace as in the counts. Where ticks ran without seeing
+    a thread, its lane has a hole."""
     report = handbuilt_report()
     samples = replace(report.run.samples, counts=[
         *report.run.samples.counts, StackCount(0, 2, 10, 0.0)], timeline=[  # (0, 2): idle
-        [0.0, 0, 0], [0.01, 0, 0], [0.02, 0, 0], [0.32, 0, 2], [0.33, 0, 2], [0.64, 0, 2]])
-    lanes = thread_lanes(replace(report.run, samples=samples))
+        [0.0, 0, 0], [0.01, 0, 0], [0.02, 0, 0], [0.32, 0, 2], [0.33, 0, 2], [0.64, 0, 2],
+        [0.0, 1, 2], [0.33, 1, 2]])
+    run = replace(report.run, samples=samples)
+    lanes = thread_lanes(run)
     assert lanes[0] == [[0.0, 0.03, "running"], [0.03, 0.65, "idle"]]
-    assert lanes[1] == []
+    assert lanes[1] == [[0.0, 0.01, "idle"], [0.33, 0.34, "idle"]]  # ticks at .01-.32 ran
+    trace = json.loads(TraceRenderer().render(replace(report, run=run)))["traceEvents"]
+    spans = {(e["tid"], e["name"].split(" (")[0]): (e["ts"], e["dur"])
+             for e in trace if e.get("ph") == "X" and e.get("cat") in ("user", "library")}
+    assert spans[(1, "train_step")] == (0, 30_000)  # stack 0 until the gap began
+    assert spans[(1, "<module>")] == (0, 650_000)  # in both stacks: never closed

@@ -13,6 +13,7 @@ from dldoctor.render.bottlenecks import breakdown_events
 from dldoctor.render.memory import device_memory_events
 from dldoctor.render.threads import lock_wait_events
 from dldoctor.run import Report, Run
+from dldoctor.stats import Ticks
 
 PID = 1
 STEP_TID = 0
@@ -65,18 +66,23 @@ def _stack_spans(run: Run) -> list[dict[str, Any]]:
     for t, thread, stack in samples.timeline:
         by_thread.setdefault(int(thread), []).append((float(t), int(stack)))
     events = []
+    ticks = Ticks(run)
     for thread, rows in by_thread.items():
         open_frames: list[tuple[int, float]] = []  # (frame index, start)
         last_t = rows[0][0]
         for t, stack in rows:
-            if t - last_t > 2 * dt:  # a gap: the thread was not seen; close everything
-                events.extend(_close(run, open_frames, 0, last_t + dt, thread))
+            change = t  # where the frames that differ from the last sample's end and begin
+            if t - last_t > 2 * dt:
+                if ticks.ran_between(last_t, t):  # ticks did not see the thread: close all
+                    events.extend(_close(run, open_frames, 0, last_t + dt, thread))
+                else:  # no tick could run (the GIL was held): this sample stands for the gap
+                    change = last_t + dt
             frames = samples.stacks[stack][0::2][:MAX_DEPTH]
             keep, limit = 0, min(len(frames), len(open_frames))
             while keep < limit and open_frames[keep][0] == frames[keep]:
                 keep += 1
-            events.extend(_close(run, open_frames, keep, t, thread))
-            open_frames.extend((f, t) for f in frames[keep:])
+            events.extend(_close(run, open_frames, keep, change, thread))
+            open_frames.extend((f, change) for f in frames[keep:])
             last_t = t
         events.extend(_close(run, open_frames, 0, last_t + dt, thread))
     return events
