@@ -3,18 +3,24 @@ the default-mode overhead budget (DESIGN.md section 6: <= 1.03).
 
 Runs one workload, interleaved in rotating order (median of per-round ratios to plain):
 
+- ``wake: process``: a second process that only wakes up at the rate (what an out-of-process
+  sampler pays at the least: the kernel's wake-ups, a core taken for a moment);
+- ``wake: thread``: a thread in the target that only wakes up at the rate and takes the GIL
+  (what an in-process sampler pays at the least);
+- ``wake: frames``: the same thread also calls ``sys._current_frames()``;
 - ``py-spy``: ``py-spy record --nonblocking`` at the same rate, from outside the process (no
-  GIL, no thread in the target, never pauses it: the field-standard lowest-overhead sampler);
+  GIL, no thread in the target, never pauses it: the field-standard out-of-process sampler);
 - ``sampler only``: ``dldoctor profile`` with every collector family but the stack sampler off;
 - ``default``: ``dldoctor profile`` as users run it.
 
     python benchmarks/sampler_floor.py [--workload torch-mlp] [--pairs 9] [--rate 100]
 
-On 2 cores a workload that keeps both busy (torch's or OpenBLAS's 2-thread pool) pays for every
-wake-up of any sampler: the core it takes stalls the pool's parallel region. If ``py-spy`` alone
-costs about what ``sampler only`` costs, the in-process design is not what the budget is short
-of. py-spy comes with the dev install (``pip install -e ".[dev]"``); without it, or where
-ptrace is not allowed, its row says why and the others still run.
+The wake rows tell the machine's floor from the sampler's own work: on this 2-core VM a process
+waking at 100 Hz beside torch-mlp cost it nothing measurable (0.998-1.004), a thread in the
+target taking the GIL at 100 Hz 1.0-1.016, with ``sys._current_frames()`` 1.016-1.018, while
+dldoctor's sampler alone cost 1.027 and the default mode 1.042-1.051 in the same rounds. py-spy
+comes with the dev install (``pip install -e ".[dev]"``); without it, or where ptrace is not
+allowed, its row says why and the others still run.
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ import tempfile
 from pathlib import Path
 
 from interleave import PLAIN, command, median_interval, ratios, rounds_of
-from overhead import ABLATIONS, WORKLOADS
+from overhead import ABLATIONS, HERE, WORKLOADS
+
+WAKER = HERE / "workloads" / "with_waker.py"
+WAKES = ("process", "thread", "frames")
 
 
 def pyspy_problem(pyspy: str | None) -> str:
@@ -62,6 +71,9 @@ def main() -> None:
                                     out / "sampler"),
             "default": command(script, script_args, rate, out / "default"),
         }
+        for mode in WAKES:
+            commands[f"wake: {mode}"] = [sys.executable, str(WAKER), mode, str(args.rate),
+                                         str(script), *script_args]
         if not problem:
             assert pyspy is not None
             commands["py-spy"] = [pyspy, "record", "--nonblocking", *rate, "--format", "raw",
@@ -70,7 +82,7 @@ def main() -> None:
         results = rounds_of(commands, args.pairs)
     print(f"{args.workload}: {args.pairs} interleaved rounds, {args.rate} Hz, median ratio to "
           "plain of the workload's own time (90 % interval)")
-    for name in ("py-spy", "sampler only", "default"):
+    for name in (*(f"wake: {mode}" for mode in WAKES), "py-spy", "sampler only", "default"):
         if name not in commands:
             print(f"  {name:13s} skipped: {problem}")
             continue
