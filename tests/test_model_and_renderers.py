@@ -140,6 +140,30 @@ def test_decimator_streaming_matches_extend() -> None:
     assert consumer.items[0] == 0 and consumer.items[-1] > 4_000
 
 
+def test_a_long_timeline_keeps_every_thread() -> None:
+    """Two threads per tick, thinned tick by tick (in the sampler and again in the supervisor's
+    merge): both threads stay in the timeline, each tick whole. Thinned row by row, stride 2
+    kept only the first thread's rows."""
+    sampler: Decimator[list[float]] = Decimator(100)
+    merged: Decimator[list[float]] = Decimator(60)
+    for tick in range(5_000):
+        for thread in (0, 1) if tick % 7 else (0, 1, 2):  # a third thread now and then
+            sampler.offer([tick / 100, thread, 0], joined=thread > 0)
+        if tick % 250 == 249:
+            merged.extend(sampler.take(), sampler.stride, key=lambda row: row[0])
+    for kept in (sampler.items, merged.items):
+        ticks: dict[float, list[float]] = {}
+        for t, thread, _stack in kept:
+            ticks.setdefault(t, []).append(thread)
+        assert all(threads[:2] == [0, 1] for threads in ticks.values()), ticks
+    assert len(merged.items) <= 60 and {row[1] for row in merged.items} >= {0, 1}
+    rowwise: Decimator[list[float]] = Decimator(100)
+    for tick in range(5_000):
+        for thread in (0, 1):
+            rowwise.offer([tick / 100, thread, 0])
+    assert {row[1] for row in rowwise.items} == {0}  # what thinning row by row did
+
+
 def test_thread_lanes_have_no_holes_where_no_tick_could_run() -> None:
     """Ticks every 10 ms, then none for 0.3 s (C code held the GIL): the sample after the gap
     stands for it, in the lane and the trace as in the counts. Where ticks ran without seeing

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_NONE = object()
 
 
 class Decimator(Generic[T]):
     """Keeps the items whose stream index is a multiple of ``stride``; when more than ``cap``
     have been kept, the stride doubles and held items off the new grid are dropped. Memory stays
     O(cap) and the kept items stay evenly spaced.
+
+    Items can come in groups that are kept or dropped together (one sampling tick's rows, one
+    per thread: thinned row by row, a timeline of two threads at stride 2 would keep one thread's
+    rows and none of the other's): ``offer(item, joined=True)`` puts an item in the previous
+    one's group, and ``extend(items, stride, key)`` groups consecutive items of equal key.
 
     A producer can ``take()`` the items kept since its last take (to stream them elsewhere) while
     the thinning decisions go on as if it still held them all; the receiving side merges them
@@ -22,16 +29,21 @@ class Decimator(Generic[T]):
         self._held: list[tuple[int, T]] = []
         self._kept = 0
         self._seen = 0
+        self._group = 0  # the stream index of the last group
 
     @property
     def items(self) -> list[T]:
         """The items held now, oldest first."""
         return [item for _index, item in self._held]
 
-    def offer(self, item: T, weight: int = 1) -> bool:
-        """Consider the next item (standing for ``weight`` stream positions); True if kept."""
-        index = self._seen
-        self._seen += weight
+    def offer(self, item: T, weight: int = 1, joined: bool = False) -> bool:
+        """Consider the next item (standing for ``weight`` stream positions; with ``joined``,
+        a further item of the previous one's group, kept or dropped with it); True if kept."""
+        if joined:
+            index = self._group
+        else:
+            index = self._group = self._seen
+            self._seen += weight
         if index % self.stride:
             return False
         self._held.append((index, item))
@@ -46,12 +58,17 @@ class Decimator(Generic[T]):
         self._held = []
         return items
 
-    def extend(self, items: list[T], stride: int) -> None:
-        """Merge items another Decimator kept at ``stride`` (each stands for ``stride`` items)."""
+    def extend(self, items: list[T], stride: int,
+               key: Callable[[T], object] | None = None) -> None:
+        """Merge items another Decimator kept at ``stride`` (each stands for ``stride`` items;
+        with ``key``, each run of consecutive items of equal key is one group)."""
         while self.stride < stride:
             self._thin()
+        last: object = _NONE
         for item in items:
-            self.offer(item, weight=max(1, stride))
+            group = key(item) if key is not None else _NONE
+            self.offer(item, weight=max(1, stride), joined=group is not _NONE and group == last)
+            last = group
 
     def _thin(self) -> None:
         self.stride *= 2

@@ -90,6 +90,7 @@ class StackSampler:
         weight = int(self._owed)
         self._owed -= weight
         idle = self._idle
+        joined = False  # the tick's first row starts its group in the timeline
         for ident, frame in frames.items():
             if ident in self._exclude:
                 continue
@@ -114,7 +115,9 @@ class StackSampler:
             else:
                 cell[0] += weight
                 cell[1] += cpu
-            self._timeline.offer([now, thread, stack])  # rounded at drain (round() is slow)
+            # rounded at drain (round() is slow); a tick's rows are kept or thinned together
+            self._timeline.offer([now, thread, stack], joined=joined)
+            joined = True
         del frames
 
     def _cpu_delta(self, ident: int) -> float | None:

@@ -61,7 +61,8 @@ class RunBuilder:
             cell = self._counts.setdefault((thread, stack), [0, 0.0])
             cell[0] += wall
             cell[1] += cpu
-        self._timeline.extend(record.get("timeline", []), int(record.get("timeline_stride", 1)))
+        self._timeline.extend(record.get("timeline", []), int(record.get("timeline_stride", 1)),
+                              key=_tick_time)
 
     def _steps(self, record: dict[str, Any]) -> None:
         source = record.get("source", EXPLICIT)
@@ -87,3 +88,8 @@ class RunBuilder:
                 return Steps(source=source, count=self._step_counts[source],
                              times=times.items, stride=times.stride)
         return Steps()
+
+
+def _tick_time(row: list[float]) -> float:
+    """The time of a timeline row: a tick's rows (one per thread) share it."""
+    return row[0]
