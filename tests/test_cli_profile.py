@@ -179,11 +179,12 @@ def test_ctrl_c_interrupts_target_and_report_is_written(write_script, tmp_path: 
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
     stdout, stderr = proc.communicate(timeout=30)
-    assert b"cleanup ran" in stdout
-    assert b"KeyboardInterrupt" in stderr
-    assert proc.returncode == 128 + signal.SIGINT
+    said = (proc.returncode, stdout, stderr)
+    assert b"cleanup ran" in stdout, said
+    assert b"KeyboardInterrupt" in stderr, said
+    assert proc.returncode == 128 + signal.SIGINT, said
     meta = json.loads((out / "report.json").read_text())["run"]["meta"]
-    assert meta["status"] == "interrupted"
+    assert meta["status"] == "interrupted", (meta, said)
 
 
 @pytest.mark.parametrize("args, message", [

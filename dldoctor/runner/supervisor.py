@@ -82,21 +82,24 @@ def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: fl
                       "control_fd": control_r, "collectors": list(collectors),
                       "options": dict(options or {})}}
     env = {**os.environ, SPEC_ENV: json.dumps(spec)}
-    try:
-        proc = subprocess.Popen(child_command(), env=env, pass_fds=(control_r,))
-    finally:
-        os.close(control_r)
-    memory = ProcessTreeMemory(proc.pid, memory_interval_s, t0=t0)
-    gpu, gpu_timeline = GpuSampler.create(proc.pid, t0, memory_interval_s)
+    # The handlers go in before the child starts: a Ctrl-C (or a SIGTERM) from the moment the
+    # target can run must find them (the exec in the child resets them there).
+    with _forward_signals() as (state, started):
+        try:
+            proc = subprocess.Popen(child_command(), env=env, pass_fds=(control_r,))
+        finally:
+            os.close(control_r)
+        started(proc)
+        memory = ProcessTreeMemory(proc.pid, memory_interval_s, t0=t0)
+        gpu, gpu_timeline = GpuSampler.create(proc.pid, t0, memory_interval_s)
 
-    def alert(_record: dict[str, Any]) -> None:
-        if on_alert is not None:
-            on_alert(ChildOutcome(returncode=0, duration_s=time.monotonic() - t0,
-                                  timed_out=False, interrupted=False, memory=memory,
-                                  pid=proc.pid, gpu=gpu_timeline))
+        def alert(_record: dict[str, Any]) -> None:
+            if on_alert is not None:
+                on_alert(ChildOutcome(returncode=0, duration_s=time.monotonic() - t0,
+                                      timed_out=False, interrupted=False, memory=memory,
+                                      pid=proc.pid, gpu=gpu_timeline))
 
-    watch = ChannelAlerts(channel, alert).poll if on_alert is not None else None
-    with _forward_signals(proc) as state:
+        watch = ChannelAlerts(channel, alert).poll if on_alert is not None else None
         timed_out = _wait(proc, memory, t0, timeout_s, memory_interval_s, gpu, watch)
         if timed_out:
             _stop_hung(proc, control_w, channel)
@@ -177,23 +180,36 @@ def terminate_tree(pid: int, grace_s: float = TERMINATE_GRACE_S) -> None:
 
 
 @contextlib.contextmanager
-def _forward_signals(proc: subprocess.Popen[bytes]) -> Iterator[dict[str, bool]]:
+def _forward_signals() -> Iterator[tuple[dict[str, bool],
+                                         Callable[[subprocess.Popen[bytes]], None]]]:
     """While the child runs: pass termination signals on to it; on Ctrl-C (which the terminal
-    already delivers to the child, in our process group) just remember it and keep waiting."""
+    already delivers to the child, in our process group) just remember it and keep waiting.
+    Yields the state and ``started(proc)``, to call once the child exists: a signal to pass
+    on that came before is passed on then."""
     state = {"interrupted": False}
+    child: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
 
     def on_interrupt(_signum: int, _frame: FrameType | None) -> None:
         state["interrupted"] = True
 
     def forward(signum: int, _frame: FrameType | None) -> None:
+        if not child:
+            pending.append(signum)
+            return
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signum)
+            child[0].send_signal(signum)
+
+    def started(proc: subprocess.Popen[bytes]) -> None:
+        child.append(proc)
+        for signum in pending:
+            forward(signum, None)
 
     previous = {signal.SIGINT: signal.signal(signal.SIGINT, on_interrupt)}
     for signum in FORWARDED_SIGNALS:
         previous[signum] = signal.signal(signum, forward)
     try:
-        yield state
+        yield state, started
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
