@@ -16,10 +16,10 @@ Runs one workload, interleaved in rotating order (median of per-round ratios to 
     python benchmarks/sampler_floor.py [--workload torch-mlp] [--pairs 9] [--rate 100]
 
 The wake rows tell the machine's floor from the sampler's own work: on this 2-core VM a process
-waking at 100 Hz beside torch-mlp cost it nothing measurable (0.998-1.004), a thread in the
-target taking the GIL at 100 Hz 1.0-1.016, with ``sys._current_frames()`` 1.016-1.018, while
-dldoctor's sampler alone cost 1.027 and the default mode 1.042-1.051 in the same rounds. py-spy
-comes with the dev install (``pip install -e ".[dev]"``); without it, or where ptrace is not
+waking at 100 Hz beside torch-mlp cost it nothing measurable (0.996-1.004), a thread in the
+target taking the GIL at 100 Hz 1.005-1.010, with ``sys._current_frames()`` 1.016-1.024, while
+dldoctor's sampler alone cost 1.010-1.028 and the default mode 1.042-1.051 in the same rounds.
+py-spy comes with the dev install (``pip install -e ".[dev]"``); without it, or where ptrace is not
 allowed, its row says why and the others still run.
 """
 
