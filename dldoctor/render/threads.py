@@ -48,6 +48,7 @@ def _lane_data(run: Run) -> dict[str, Any]:
 def thread_view(run: Run) -> dict[str, Any]:
     """Return what the HTML's Threads section shows: lanes, locks table, lock-order facts."""
     section = run.threads
+    quiet = [s for s in section.locks if not s.contended]
     return {
         "available": section.available,
         "reason": section.reason,
@@ -55,8 +56,8 @@ def thread_view(run: Run) -> dict[str, Any]:
         # Contention is what the table is for: uncontended sites (in most runs all of them
         # made by libraries while they were imported) are folded under the contended ones.
         "locks": _lock_rows([s for s in section.locks if s.contended], run),
-        "quiet_locks": _lock_rows([s for s in section.locks if not s.contended], run),
-        "quiet_count": sum(1 for s in section.locks if not s.contended),
+        "quiet_locks": _lock_rows(quiet, run),
+        "quiet_count": len(quiet),
         "lock_count": len(section.locks),
         "edges": len(section.edges),
         "deadlocks": len(section.deadlocks),
