@@ -23,7 +23,9 @@ class LineStat:
 @dataclass(frozen=True)
 class FunctionStat:
     """Time in one function: ``self_*`` where it is the innermost user frame, ``total`` anywhere
-    on the stack (counted once per sample)."""
+    on the stack (counted once per sample). ``line`` is the ``def`` line (1 for a module's
+    top level); ``hot_line`` the line that took most of the self time (``line`` if none did):
+    what a reader looks for, and for ``<module>`` the only line that says anything."""
 
     file: str
     function: str
@@ -31,6 +33,12 @@ class FunctionStat:
     self_wall: int
     total_wall: int
     self_cpu_s: float
+    hot_line: int = 0
+
+    @property
+    def shown_line(self) -> int:
+        """The line to show beside the function: its hottest, else its ``def``."""
+        return self.hot_line or self.line
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ def hot_functions(run: Run, kind: str = USER, limit: int = 20) -> list[FunctionS
     """Return functions of ``kind`` by self time (wall), hottest first."""
     self_wall: dict[int, int] = {}
     self_cpu: dict[int, float] = {}
+    by_line: dict[tuple[int, int], int] = {}
     total: dict[int, int] = {}
     frames = run.samples.frames
     for count in run.samples.counts:
@@ -92,8 +101,16 @@ def hot_functions(run: Run, kind: str = USER, limit: int = 20) -> list[FunctionS
         if hit is not None:
             self_wall[hit[0]] = self_wall.get(hit[0], 0) + count.wall
             self_cpu[hit[0]] = self_cpu.get(hit[0], 0.0) + count.cpu_s
+            by_line[hit] = by_line.get(hit, 0) + count.wall
+    hottest: dict[int, tuple[int, int]] = {}  # frame -> (self wall, line): most wall, then first
+    for (frame_index, line), wall in by_line.items():
+        best = hottest.get(frame_index)
+        if best is None or wall > best[0] or (wall == best[0] and line < best[1]):
+            hottest[frame_index] = (wall, line)
     stats = [FunctionStat(frames[i].file, frames[i].function, frames[i].line,
-                          self_wall.get(i, 0), total[i], self_cpu.get(i, 0.0)) for i in total]
+                          self_wall.get(i, 0), total[i], self_cpu.get(i, 0.0),
+                          hottest[i][1] if i in hottest and hottest[i][0] else 0)
+             for i in total]
     stats.sort(key=lambda s: (-s.self_wall, -s.total_wall, s.file, s.function))
     return stats[:limit]
 

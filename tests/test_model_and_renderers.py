@@ -57,6 +57,9 @@ def test_stats_attribute_to_innermost_user_frame() -> None:
     assert lines == [(12, 60), (14, 30), (21, 10)]
     functions = [(f.function, f.self_wall, f.total_wall) for f in hot_functions(run)]
     assert functions == [("train_step", 90, 90), ("<module>", 10, 100)]
+    # beside each function its hottest line (line 12 of 12 and 14; the top level's line 21),
+    # not its def line (10; 1 for <module>)
+    assert [(f.line, f.hot_line) for f in hot_functions(run)] == [(10, 12), (1, 21)]
     steps = step_stats(run)
     assert steps is not None and steps.count == 3
     assert steps.median_s == pytest.approx(0.2) and steps.p90_s == pytest.approx(0.3)
@@ -71,8 +74,8 @@ def test_terminal_renderer_exact_output() -> None:
         "  peak memory  150.0 MiB RSS (1 process)\n"
         "  steps        3 (explicit), median 200.0 ms, p90 300.0 ms\n"
         "  hottest user code (self time, share of sampled wall time):\n"
-        "     90.0%     0.90 s CPU  train.py:10  train_step\n"
-        "     10.0%     0.00 s CPU  train.py:1  <module>\n"
+        "     90.0%     0.90 s CPU  train.py:12  train_step\n"
+        "     10.0%     0.00 s CPU  train.py:21  <module>\n"
         "  findings: 0 error, 1 warning, 0 info\n"
         "    [warning] slow-python-loop  train.py:12  Loop is slow\n"
         "  reports    r/report.html\n"

@@ -41,7 +41,7 @@ class HtmlRenderer(Renderer):
 
 def _functions(run: Run, kind: str, total: int) -> list[dict[str, Any]]:
     cwd = run.meta.cwd
-    return [{"where": f"{display_path(f.file, cwd)}:{f.line}", "function": f.function,
+    return [{"where": f"{display_path(f.file, cwd)}:{f.shown_line}", "function": f.function,
              "self_share": f.self_wall / total if total else 0.0,
              "total_share": f.total_wall / total if total else 0.0,
              "cpu_s": f.self_cpu_s}

@@ -64,7 +64,7 @@ class TerminalRenderer(Renderer):
         cwd = report.run.meta.cwd
         for f in functions:
             lines.append(f"    {f.self_wall / total_wall:6.1%}  {f.self_cpu_s:7.2f} s CPU  "
-                         f"{display_path(f.file, cwd)}:{f.line}  {f.function}")
+                         f"{display_path(f.file, cwd)}:{f.shown_line}  {f.function}")
         return lines
 
     def _findings(self, report: Report) -> list[str]:
