@@ -16,6 +16,10 @@ fastest runs (noise only slows runs down, so minima are the least disturbed figu
     python benchmarks/overhead.py --models     # the reference models instead
     python benchmarks/overhead.py --ablate --workload torch-mlp   # cost of each collector
 
+For the torch reference models it also prints the median ratios of the median step and of the
+99th-percentile step: a cost every step pays (a hook, caches lost to another thread) moves the
+first, a rare stall (a census holding the GIL for a millisecond) only the second.
+
 `--ablate` adds, in the same interleaved rounds, the profile with one collector family turned
 off at a time and with the stack sampler alone: the drop from `profiled` is that family's cost.
 
@@ -30,7 +34,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from interleave import PLAIN, median_interval, min_ratio, ratios, rounds
+from interleave import PLAIN, median_interval, min_ratio, ratios, rounds, step_ratio
 
 HERE = Path(__file__).resolve().parent
 MODEL = HERE / "workloads" / "reference_model.py"
@@ -48,7 +52,7 @@ DEFAULT_WORKLOADS = ("numpy_train", "python_loop", "torch_train")
 BUDGET = 1.03
 
 
-VARIANTS = {"plain": PLAIN, "profiled": []}
+VARIANTS: dict[str, list[str] | None] = {"plain": PLAIN, "profiled": []}
 ABLATIONS = {
     "memory off": ["--memory", "off"],
     "threads off": ["--threads", "off"],
@@ -69,6 +73,8 @@ def measure(name: str, pairs: int, ablate: bool = False) -> dict[str, float]:
     return {"inner": statistics.median(inner), "outer": statistics.median(outer),
             "inner_low": low, "inner_high": high,
             "fastest": min_ratio(results, "profiled", "plain"),
+            "step_p50": step_ratio(results, "profiled", "plain", 2),
+            "step_p99": step_ratio(results, "profiled", "plain", 3),
             **{f"{v} ratio": statistics.median(ratios(results, v, "plain"))
                for v in variants if v not in VARIANTS}}
 
@@ -92,6 +98,9 @@ def main() -> None:
         print(f"{name:<14} {r['inner']:>13.4f} {r['inner_low']:>7.3f}..{r['inner_high']:<7.3f} "
               f"{r['fastest']:>8.4f} {r['outer']:>11.4f}  "
               f"{'ok' if r['inner'] <= BUDGET else 'OVER'} (<= {BUDGET})", flush=True)
+        if r["step_p50"] == r["step_p50"]:  # the workload timed its steps
+            print(f"  {'steps':<12} median step {r['step_p50']:.4f}, 99th percentile "
+                  f"{r['step_p99']:.4f} (every step's cost vs rare stalls)", flush=True)
         for key, value in r.items():
             if key.endswith(" ratio"):
                 print(f"  {key[:-6]:<12} {value:>13.4f}", flush=True)
