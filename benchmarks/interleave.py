@@ -4,6 +4,7 @@ order with a discarded warm-up, and return the times of every round."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import statistics
@@ -48,7 +49,7 @@ def command(script: Path, args: list[str], options: list[str] | None, out: Path)
 
 def rounds(script: Path, args: list[str], variants: Mapping[str, list[str] | None], count: int,
            env: Mapping[str, str] | None = None) -> list[dict[str, Timing]]:
-    """Return, per round, variant name -> (ELAPSED, wall); the order rotates every round."""
+    """Return, per round, variant name -> its ``Timing``; the order rotates every round."""
     with tempfile.TemporaryDirectory() as tmp:
         return rounds_of({name: command(script, args, options, Path(tmp) / name)
                           for name, options in variants.items()}, count, env)
@@ -79,7 +80,7 @@ def step_ratio(results: list[dict[str, Timing]], top: str, bottom: str, which: i
     step, NaN where the workload reported none. They tell two costs apart: one every step pays
     (a hook, lost caches) moves the median step; a rare stall (a census) moves only the tail."""
     values = [r[top][which] / r[bottom][which] for r in results
-              if r[top][which] == r[top][which] and r[bottom][which]]
+              if not math.isnan(r[top][which]) and r[bottom][which]]
     return statistics.median(values) if values else NAN
 
 

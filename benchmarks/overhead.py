@@ -31,6 +31,7 @@ the bundled reference models.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def main() -> None:
         print(f"{name:<14} {r['inner']:>13.4f} {r['inner_low']:>7.3f}..{r['inner_high']:<7.3f} "
               f"{r['fastest']:>8.4f} {r['outer']:>11.4f}  "
               f"{'ok' if r['inner'] <= BUDGET else 'OVER'} (<= {BUDGET})", flush=True)
-        if r["step_p50"] == r["step_p50"]:  # the workload timed its steps
+        if not math.isnan(r["step_p50"]):  # the workload timed its steps
             print(f"  {'steps':<12} median step {r['step_p50']:.4f}, 99th percentile "
                   f"{r['step_p99']:.4f} (every step's cost vs rare stalls)", flush=True)
         for key, value in r.items():
