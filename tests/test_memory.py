@@ -267,6 +267,40 @@ def test_trace_window_attributes_surviving_allocations_to_the_user_line() -> Non
     assert kept
 
 
+def test_back_to_back_trace_windows_hand_tracing_on_without_stopping_it() -> None:
+    # tracemalloc.stop() while another thread allocates can crash CPython < 3.12.9 / 3.13.2
+    # (gh-128679; --memory=trace segfaulted 2 runs in 10 here): a window closed for the next
+    # one clears the traces and hands tracing on; the last window stops it.
+    if tracemalloc.is_tracing():
+        pytest.skip("tracemalloc already running")
+    first = TraceWindow(0, 4)
+    first.open()
+    old = [bytearray(100_000) for _ in range(20)]
+    assert first.snapshot(1.0)["lines"][0][2] >= 20 * 100_000
+    assert first.close(keep=True) is True
+    assert tracemalloc.is_tracing()  # never stopped between the two
+    second = TraceWindow(1, 4)
+    second.open(inherited=True)
+    new = [bytearray(50_000) for _ in range(10)]
+    top = second.snapshot(2.0)["lines"][0]
+    assert top[0] == __file__ and 10 * 50_000 <= top[2] < 20 * 100_000  # traces from empty
+    assert second.close() is False
+    assert not tracemalloc.is_tracing()  # the window that inherited it stops it
+    assert old and new
+
+
+def test_a_window_that_did_not_start_tracing_neither_stops_nor_hands_it_on() -> None:
+    if tracemalloc.is_tracing():
+        pytest.skip("tracemalloc already running")
+    tracemalloc.start()  # the target's own tracing
+    try:
+        window = TraceWindow(0, 4)
+        window.open()
+        assert window.close(keep=True) is False and tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
+
+
 def test_cuda_snapshot_blocks_grouped_by_user_line() -> None:
     user = __file__
     snapshot = {"segments": [{"blocks": [
@@ -435,8 +469,12 @@ def test_trace_mode_names_the_allocating_line(profile) -> None:
         next(n for n, text in enumerate(lines, 1) if part in text)
         for part in ("rng.standard_normal(", "produced.append(", "yield batch"))
     result = profile(script, "4.5", options=("--memory=trace",))
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr[-2000:])
     report = result.report()
-    assert report["run"]["heap"]["mode"] == "trace"
+    meta = report["run"]["meta"]
+    assert report["run"]["heap"]["mode"] == "trace", (
+        meta["status"], meta["duration_s"], meta["exit_code"], meta["signal"],
+        report["run"]["heap"]["notes"], result.stderr[-2000:])
     allocations = report["run"]["heap"]["allocations"]
     top = max(allocations, key=lambda a: a["bytes"][-1])
     assert (top["function"], top["line"]) == ("batches", allocating), top

@@ -68,10 +68,14 @@ class TraceWindow:
         self._owned = False
         self._kinds: dict[tuple[tuple[str, int], ...], tuple[str, int, str]] = {}
 
-    def open(self) -> None:
-        """Start tracing (unless the target already does)."""
+    def open(self, inherited: bool = False) -> None:
+        """Start tracing (unless the target already does). ``inherited``: the tracing running
+        now is the previous window's, handed on by its ``close(keep=True)``: this window
+        owns it."""
         if not tracemalloc.is_tracing():
             tracemalloc.start(self.nframe)
+            self._owned = True
+        elif inherited:
             self._owned = True
 
     def snapshot(self, t: float) -> dict[str, Any]:
@@ -100,11 +104,21 @@ class TraceWindow:
             self._kinds[frames] = where
         return where
 
-    def close(self) -> None:
-        """Stop tracing if this window started it (its traces are freed)."""
+    def close(self, keep: bool = False) -> bool:
+        """Stop tracing if this window started it (its traces are freed). With ``keep``, for a
+        next window right after this one, tracing runs on with its traces cleared instead,
+        and True says it is handed on (``open(inherited=True)``): on CPython before 3.12.9 and
+        3.13.2, ``tracemalloc.stop()`` while another thread allocates can crash the process
+        (gh-128679), so windows back to back never stop it."""
+        handed_on = False
         if self._owned and tracemalloc.is_tracing():
-            tracemalloc.stop()
+            if keep:
+                tracemalloc.clear_traces()
+                handed_on = True
+            else:
+                tracemalloc.stop()
         self._owned = False
+        return handed_on
 
 
 def _raw_traces(snapshot: tracemalloc.Snapshot) -> Iterable[tuple[Any, ...]]:

@@ -353,9 +353,11 @@ class HeapCollector:
     def _windows_tick(self, now: float) -> None:
         if self._window is not None:
             if now - self._window_start >= self._window_length - 1e-6:
-                self._close_window(now)
                 if self.mode == "trace":  # back to back: each window traces from empty
-                    self._open_window(self._now(), TRACE_NFRAME)
+                    inherited = self._close_window(now, keep=True)
+                    self._open_window(self._now(), TRACE_NFRAME, inherited)
+                else:
+                    self._close_window(now)
             elif now >= self._next_snapshot:
                 self._snapshot(now)
         if self._cuda is not None and now - self._cuda_start >= WINDOW_S:
@@ -368,9 +370,9 @@ class HeapCollector:
         self._windows += 1
         return self._windows - 1
 
-    def _open_window(self, now: float, nframe: int) -> None:
+    def _open_window(self, now: float, nframe: int, inherited: bool = False) -> None:
         self._window = TraceWindow(self._next_window(), nframe)
-        self._window.open()
+        self._window.open(inherited)
         self._window_start = now
         self._window_length = WINDOW_S if self.mode != "trace" else \
             min(TRACE_MAX_S, max(TRACE_MIN_S, TRACE_FRACTION * now))
@@ -387,15 +389,18 @@ class HeapCollector:
         self._cost += cost
         self._next_snapshot = now + max(TICK_S, self._window_length / 4, cost / TRACE_DUTY)
 
-    def _close_window(self, now: float) -> None:
+    def _close_window(self, now: float, keep: bool = False) -> bool:
+        """Close the tracemalloc window (a last snapshot); return True if its tracing runs on
+        for the next (``keep``: see ``TraceWindow.close``)."""
         window = self._window
         assert window is not None
         self._snapshot(now)
-        window.close()
+        handed_on = window.close(keep)
         self._window = None
         self._emit({"type": "heap-window", "index": window.index, "kind": "tracemalloc",
                     "start": round(self._window_start, 4), "end": round(now, 4),
                     "nframe": window.nframe})
+        return handed_on
 
     def _open_cuda(self, now: float) -> None:
         history = CudaHistory(self.torch.torch)
