@@ -296,6 +296,7 @@ CLEAN = [
     "lock-contention/clean_short_critical_section.py",
     "gil-contention/clean_numpy_threads.py",
     "thread-oversubscription/clean_limited_blas.py",
+    "thread-oversubscription/clean_single_threaded_blas.py",
 ]
 
 
@@ -331,6 +332,20 @@ def test_a_run_without_contention_says_so_above_its_folded_locks(profile, write_
     assert 'id="locks-table"' not in html
     assert "No lock was contended" in html
     assert "quiet.py:2" in html.split('id="quiet-locks"', 1)[1]
+
+
+def test_more_threads_than_cores_with_single_threaded_blas_is_only_an_info(profile):
+    # No BLAS pool spins, so "limit BLAS threads" (the warning's advice) would be no advice.
+    result = profile(PATHOLOGIES / "thread-oversubscription/clean_single_threaded_blas.py",
+                     options=("-q",))
+    assert result.returncode == 0, result.stderr.decode()
+    found = [f for f in result.report()["findings"] if f["rule"] == "thread-oversubscription"]
+    assert len(found) == 1, result.report()["findings"]
+    assert found[0]["severity"] == "info"
+    assert found[0]["evidence"]["pool_threads"] == 1
+    assert found[0]["evidence"]["python_threads"] > found[0]["evidence"]["cores"]
+    assert "threadpool_limits" not in found[0]["advice"]
+    assert found[0]["location"]["file"].endswith("clean_single_threaded_blas.py")
 
 
 @pytest.mark.parametrize("script", CLEAN, ids=[c.split("/")[1] for c in CLEAN])

@@ -474,6 +474,8 @@ class ThreadOversubscription:
     def _finding(self, run: Run, kinds: dict[tuple[int, int], str], concurrent: int, pool: int,
                  source: str, cores: int) -> Finding:
         product = concurrent * pool
+        if pool == 1:
+            return self._single_threaded(run, kinds, concurrent, source, cores)
         per_thread = max(1, cores // concurrent)
         return Finding(
             rule=self.rule, severity=WARNING,
@@ -492,6 +494,27 @@ class ThreadOversubscription:
                     f"OPENBLAS_NUM_THREADS/OMP_NUM_THREADS={per_thread}, `torch.set_num_threads"
                     f"({per_thread})`), so threads x BLAS threads <= cores."),
             confidence=0.8 if source == "during the run" else 0.6)
+
+    def _single_threaded(self, run: Run, kinds: dict[tuple[int, int], str], concurrent: int,
+                         source: str, cores: int) -> Finding:
+        """More BLAS-calling threads than cores, each call single-threaded: no pool thread
+        spins or waits at a barrier, the OS shares the cores out. That costs switches, not a
+        many-fold slowdown, and limiting BLAS threads (the warning's advice) is already done."""
+        return Finding(
+            rule=self.rule, severity=INFO,
+            title=f"{concurrent} threads ran single-threaded BLAS on {cores} cores",
+            message=(f"{concurrent} Python threads ran BLAS-backed operations at the same time, "
+                     f"each call on one BLAS thread ({source}): at most {cores} of them run at "
+                     "once, the others wait for a core. No BLAS/OpenMP pool spins here, so this "
+                     "costs context switches rather than a many-fold slowdown."),
+            evidence={"python_threads": concurrent, "pool_threads": 1, "cores": cores,
+                      "total_threads": concurrent, "pool_source": source,
+                      "pools": [r.pools for r in run.threads.pools][-3:]},
+            location=_hottest(run, kinds, "blas"),
+            advice=(f"More than {cores} such threads add switching, not speed: size the pool to "
+                    f"the cores (`ThreadPoolExecutor(max_workers={cores})`), or give fewer "
+                    "threads more BLAS threads each."),
+            confidence=0.6)
 
 
 RULES: list[Rule] = [DataRace(), DeadlockRule(), LockContention(), GilContention(),
