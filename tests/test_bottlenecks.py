@@ -7,6 +7,7 @@ tests profile the real scripts under ``tests/pathologies/`` and assert on report
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +21,7 @@ from dldoctor.collectors import gpu as gpu_module
 from dldoctor.collectors.gpu import GpuSampler
 from dldoctor.collectors.phases import DATA, FORWARD, SYNC, PhaseClock, SiteTable, StepWindows
 from dldoctor.collectors.torch_steps import build_breakdown
-from dldoctor.collectors.workers import build_workers
+from dldoctor.collectors.workers import build_workers, follow_worker_loop
 from dldoctor.run import (
     Environment,
     Frame,
@@ -444,6 +445,37 @@ def test_workers_are_followed_and_their_hot_lines_attributed(profile) -> None:
     assert finding["evidence"]["loader"]["num_workers"] == 2
     assert finding["evidence"]["hot_lines"][0]["function"] == "Augmented.__getitem__"
     assert finding["location"]["function"] == "Augmented.__getitem__"
+
+
+@pytest.mark.parametrize("context", ["spawn", "forkserver"])
+def test_a_dataloader_that_spawns_its_workers_runs_as_without_dldoctor(profile, write_script,
+                                                                       context) -> None:
+    # Such a DataLoader pickles its worker target: dldoctor's wrapped worker loop must pickle
+    # (it did not: "Can't pickle local object"), and the workers run unwrapped, unsampled.
+    script = write_script("spawned.py", f"""
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        if __name__ == "__main__":
+            data = TensorDataset(torch.arange(64.0).reshape(32, 2))
+            loader = DataLoader(data, batch_size=8, num_workers=2,
+                                multiprocessing_context="{context}")
+            print(sum(float(batch.sum()) for (batch,) in loader))
+        """)
+    plain = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr.decode()
+    result = profile(script, options=("-q",))
+    assert (result.returncode, result.stdout) == (0, plain.stdout), result.stderr.decode()
+    meta = result.report()["run"]["meta"]
+    assert (meta["status"], meta["incomplete"]) == ("ok", False)
+
+
+def test_the_followed_worker_loop_pickles_as_torchs_own() -> None:
+    import pickle
+
+    worker = pytest.importorskip("torch.utils.data._utils.worker")
+    followed = follow_worker_loop(worker._worker_loop, lambda: None)
+    assert pickle.loads(pickle.dumps(followed)) is worker._worker_loop
 
 
 def test_sync_after_training_is_not_flagged_and_report_loads(profile) -> None:

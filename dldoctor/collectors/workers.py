@@ -12,6 +12,7 @@ On the supervisor side ``build_workers`` merges every worker's frames and stacks
 
 from __future__ import annotations
 
+import pkgutil
 import sys
 import threading
 import time
@@ -75,20 +76,38 @@ def _worker_id() -> int | None:
     return getattr(info, "id", None)
 
 
+WORKER_LOOP = "torch.utils.data._utils.worker:_worker_loop"
+
+
 def follow_worker_loop(loop: Callable[..., Any],
                        make_follower: Callable[[], WorkerFollower | None]) -> Callable[..., Any]:
     """Wrap torch's ``_worker_loop`` so each forked worker is sampled while it runs."""
+    return _FollowedLoop(loop, make_follower)
 
-    def _worker_loop(*args: Any, **kwargs: Any) -> Any:
+
+class _FollowedLoop:
+    """torch's ``_worker_loop``, sampling the (forked) worker it runs in.
+
+    A DataLoader with a ``spawn`` or ``forkserver`` context pickles its worker target, and a
+    function defined in a function cannot be pickled (the program would fail under dldoctor
+    only). This pickles as a reference to torch's own loop, which the new interpreter, not
+    profiled, imports unwrapped: such workers run as they would without dldoctor, unsampled."""
+
+    def __init__(self, loop: Callable[..., Any],
+                 make_follower: Callable[[], WorkerFollower | None]) -> None:
+        self.__wrapped__ = loop
+        self._make_follower = make_follower
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         follower = None
         try:
-            follower = make_follower()
+            follower = self._make_follower()
             if follower is not None:
                 follower.start()
         except Exception:
             follower = None
         try:
-            return loop(*args, **kwargs)
+            return self.__wrapped__(*args, **kwargs)
         finally:
             if follower is not None:
                 try:
@@ -96,8 +115,8 @@ def follow_worker_loop(loop: Callable[..., Any],
                 except Exception:
                     pass
 
-    _worker_loop.__wrapped__ = loop  # type: ignore[attr-defined]
-    return _worker_loop
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return pkgutil.resolve_name, (WORKER_LOOP,)
 
 
 class _Merger:
