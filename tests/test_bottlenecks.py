@@ -118,11 +118,11 @@ class FakeModule:
 
     def register_forward_pre_hook(self, hook: Any) -> SimpleNamespace:
         self.pre_hooks.append(hook)
-        return SimpleNamespace(remove=lambda: self.pre_hooks.remove(hook))
+        return SimpleNamespace(id=id(hook), remove=lambda: self.pre_hooks.remove(hook))
 
     def register_forward_hook(self, hook: Any, always_call: bool = False) -> SimpleNamespace:
         self.post_hooks.append(hook)
-        return SimpleNamespace(remove=lambda: self.post_hooks.remove(hook))
+        return SimpleNamespace(id=id(hook) + 1, remove=lambda: self.post_hooks.remove(hook))
 
 
 def test_forward_timer_times_the_outermost_call_then_narrows_to_roots(
@@ -137,8 +137,15 @@ def test_forward_timer_times_the_outermost_call_then_narrows_to_roots(
     owner = SimpleNamespace(phases=PhaseClock(clock), compiling=lambda: False,
                             on_main=lambda: True)
     timer = _ForwardTimer(owner)  # type: ignore[arg-type]
-    leaves = [Module(clock) for _ in range(3)]
-    model = Module(clock, *leaves)
+
+    class Root(Module):
+        pass
+
+    class Leaf(Module):
+        pass
+
+    leaves = [Leaf(clock) for _ in range(3)]
+    model = Root(clock, *leaves)
     timer.install(Module)
     model(0.0)
     assert owner.phases.totals[FORWARD] == 0.0  # installed, not engaged: nothing timed
@@ -146,21 +153,66 @@ def test_forward_timer_times_the_outermost_call_then_narrows_to_roots(
     timer.engage()
     model(0.0)
     assert owner.phases.totals[FORWARD] == 4.0  # one root call: 1 s + 3 leaves, once
-    assert timer.root_names() == ["Module"] and not timer.narrowed
+    assert timer.root_names() == ["Root"] and not timer.narrowed
     timer.on_step()
     timer.on_step()
-    assert timer.narrowed and Module.__call__ is FakeModule.__call__  # the wrapper is gone
-    assert len(model.pre_hooks) == 1 and not leaves[0].pre_hooks  # only the root is hooked
+    # the Module.__call__ wrapper is gone; the root's class has one (leaves pass through it)
+    assert timer.narrowed and Module.__call__ is FakeModule.__call__
+    assert "__call__" in vars(Root) and "__call__" not in vars(Leaf)
+    assert not model.pre_hooks and not model.post_hooks  # nothing on the module objects
     model(0.0)
     assert owner.phases.totals[FORWARD] == 8.0 and owner.phases.current is None
-    timer.disengage()  # an untimed step: the root's hooks come out
-    assert not model.pre_hooks and not model.post_hooks
+    timer.disengage()  # an untimed step: the root class's wrapper comes out
+    assert "__call__" not in vars(Root) and Root.__call__ is Module.__call__
     model(0.0)
     assert owner.phases.totals[FORWARD] == 8.0
     timer.engage()
-    assert len(model.pre_hooks) == len(model.post_hooks) == 1
+    assert "__call__" in vars(Root)
     model(0.0)
     assert owner.phases.totals[FORWARD] == 12.0
+    Leaf(clock)(0.0)  # not a root: passes through, untimed
+    assert owner.phases.totals[FORWARD] == 12.0
+
+
+def test_models_copied_saved_or_scripted_in_timed_steps_carry_nothing_of_dldoctor(profile,
+                                                                           write_script) -> None:
+    # The forward timer used to hook the root module in timed steps: copy.deepcopy(model) (an
+    # EMA or best-model copy), pickle, torch.save and torch.jit.script of the model then failed
+    # under dldoctor only. Nothing of dldoctor's may be on the user's modules.
+    pytest.importorskip("torch")
+    script = write_script("copies.py", """
+        import copy, io, pickle
+        import torch
+
+        model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        x, y = torch.randn(64, 8), torch.randint(0, 2, (64,))
+        hooks = set()
+        for step in range(80):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            best = copy.deepcopy(model)
+            saved = io.BytesIO()
+            torch.save(model, saved)
+            saved.seek(0)
+            loaded = torch.load(saved, weights_only=False)
+            again = pickle.loads(pickle.dumps(model))
+            hooks.add(tuple(len(m._forward_pre_hooks) + len(m._forward_hooks)
+                            for m in (model, best, loaded, again)))
+            if step % 10 == 3:
+                scripted, traced = torch.jit.script(model), torch.jit.trace(model, x)
+                assert torch.allclose(scripted(x), traced(x))
+        print(sorted(hooks))
+        """)
+    plain = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr.decode()
+    result = profile(script, options=("-q",))
+    assert (result.returncode, result.stdout) == (0, plain.stdout), result.stderr.decode()
+    assert result.stdout == b"[(0, 0, 0, 0)]\n"
+    breakdown = result.report()["run"]["breakdown"]
+    assert breakdown["forward_roots"] == ["Sequential"]  # the timer did hook the root
 
 
 def test_site_table_is_bounded() -> None:

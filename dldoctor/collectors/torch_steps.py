@@ -334,8 +334,11 @@ class _ForwardTimer:
     Learning phase: ``nn.Module.__call__`` is wrapped (one Python call per module call; torch's
     global forward hooks would cost ~3 µs per call and make ``torch.compile`` warn). Once the
     root modules are known (two timed steps, or ``ROOT_LEARN_CALLS`` root calls) the class
-    attribute is restored and forward hooks go on the roots only, removed again whenever the
-    step hooks are taken out."""
+    attribute is restored and only the roots' own classes get a ``__call__`` wrapper (it passes
+    other instances straight through), taken out again whenever the step hooks are. Nothing
+    is ever put on the user's module objects: forward hooks on them would be seen by
+    ``copy.deepcopy``, ``pickle``/``torch.save`` (which failed: the hooks are bound to
+    dldoctor's objects) and ``torch.jit.script`` (which failed on the hook's signature)."""
 
     def __init__(self, owner: TorchSteps) -> None:
         self._owner = owner
@@ -345,7 +348,9 @@ class _ForwardTimer:
         self._root_calls = 0
         self._steps = 0
         self._call: Patch | None = None
-        self._handles: list[Any] = []
+        self._class_calls: dict[type, Patch] = {}  # per root class: its ``__call__`` wrapper
+        self._applied: list[Patch] = []
+        self._live: dict[int, weakref.ReferenceType[Any]] = {}  # id -> root, while engaged
         self.engaged = False
         self.narrowed = False
 
@@ -361,19 +366,41 @@ class _ForwardTimer:
         def __call__(module: Any, *args: Any, **kwargs: Any) -> Any:
             if owner.compiling():  # torch.compile traces this: nothing of ours in its way
                 return original(module, *args, **kwargs)
-            call = as_caller(sys._getframe(1))  # warnings with a stacklevel: the caller's
             if not owner.on_main():
-                return call(original, module, *args, **kwargs)
-            self.pre(module, args)
-            try:
-                return call(original, module, *args, **kwargs)
-            finally:
-                self.post(module, args, None)
+                return as_caller(sys._getframe(1))(original, module, *args, **kwargs)
+            return self._time(sys._getframe(1), original, module, args, kwargs)
+
+        return __call__
+
+    def _time(self, caller: FrameType, original: Callable[..., Any], module: Any,
+              args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call ``original(module, ...)`` as ``caller`` (warnings with a stacklevel name the
+        user's line), timed as a module call."""
+        call = as_caller(caller)
+        self.pre(module, args)
+        try:
+            return call(original, module, *args, **kwargs)
+        finally:
+            self.post(module, args, None)
+
+    def _root_call(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        """``__call__`` of a root module's class once narrowed: times the roots' calls; other
+        instances' calls (and every call while torch.compile traces) just go through."""
+        owner, live = self._owner, self._live
+
+        @functools.wraps(original)
+        def __call__(module: Any, *args: Any, **kwargs: Any) -> Any:
+            if owner.compiling():
+                return original(module, *args, **kwargs)
+            ref = live.get(id(module))
+            if ref is None or ref() is not module or not owner.on_main():
+                return as_caller(sys._getframe(1))(original, module, *args, **kwargs)
+            return self._time(sys._getframe(1), original, module, args, kwargs)
 
         return __call__
 
     def engage(self) -> None:
-        """Start timing: the learning wrapper, or the roots' hooks once narrowed."""
+        """Start timing: the learning wrapper, or the roots' classes' wrappers once narrowed."""
         if self.engaged:
             return
         self.engaged = True
@@ -384,9 +411,16 @@ class _ForwardTimer:
             return
         for ref in self._roots:
             module = ref()
-            if module is not None:
-                self._handles.append(module.register_forward_pre_hook(self.pre))
-                self._handles.append(module.register_forward_hook(self.post, always_call=True))
+            if module is None:
+                continue
+            self._live[id(module)] = ref
+            cls = type(module)
+            patch = self._class_calls.get(cls)
+            if patch is None:
+                patch = self._class_calls[cls] = Patch(cls, "__call__", self._root_call)
+            if not patch.applied:
+                patch.apply()
+                self._applied.append(patch)
 
     def disengage(self) -> None:
         """Stop timing (an untimed step follows): take the wrapper or the hooks out."""
@@ -396,9 +430,10 @@ class _ForwardTimer:
         self._depth = 0
         if not self.narrowed and self._call is not None:
             self._call.remove()
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
+        for patch in reversed(self._applied):
+            patch.remove()
+        self._applied = []
+        self._live.clear()  # in place: the wrappers hold this dict
 
     def pre(self, module: Any, _args: Any) -> None:
         """Entering the outermost module starts the forward phase."""
@@ -439,7 +474,7 @@ class _ForwardTimer:
             self.narrow()
 
     def narrow(self) -> None:
-        """Take the ``Module.__call__`` wrapper out and hook the root modules seen so far
+        """Take the ``Module.__call__`` wrapper out and wrap the root modules' classes
         instead (if another tool wrapped ``Module.__call__`` over ours, ours stays and keeps
         timing every outermost call)."""
         if self._call is not None and not self._call.remove():
@@ -447,7 +482,7 @@ class _ForwardTimer:
         self.narrowed = True
         if self.engaged:
             self.engaged = False
-            self.engage()  # the roots' hooks
+            self.engage()  # the roots' classes' wrappers
 
     def root_names(self) -> list[str]:
         """Return the class names of the root modules timed."""
