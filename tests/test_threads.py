@@ -61,6 +61,51 @@ def test_factories_make_instrumented_locks_with_raw_semantics(monitor):
     assert not lock.locked()
 
 
+def test_a_released_lock_lets_go_of_its_acquiring_frame_and_so_of_its_locals(monitor):
+    import weakref
+
+    class Big:
+        pass
+
+    lock, other = threading.Lock(), threading.Lock()
+
+    def update():
+        big = Big()
+        with lock:
+            pass
+        return weakref.ref(big)
+
+    gone = update()
+    assert gone() is not None  # pinned: the lock keeps update's frame, the frame keeps big
+    locks.forget_released()  # what the agent's flush does
+    assert gone() is None and lock._acq is None
+    with other:  # a lock held now keeps its frame (deadlock and lock-order reports need it)
+        locks.forget_released()
+        assert other._acq is not None
+    again = update()
+    with lock, other:  # taking a second lock prunes this thread's released ones
+        pass
+    assert again() is None
+
+
+def test_objects_die_when_they_would_without_dldoctor(profile, write_script):
+    # A frame kept by a released lock kept __main__ alive to the end, so a __del__ that plain
+    # python never runs (a daemon thread still holds the module's globals) printed at exit.
+    script = write_script("late.py", """
+        import threading, time
+        class Closer:
+            def __del__(self):
+                print("closed", flush=True)
+        keep = Closer()
+        threading.Thread(target=lambda: time.sleep(60), daemon=True).start()
+        print("end")
+        """)
+    plain = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60)
+    result = profile(script, options=("-q",))
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout), \
+        result.stderr.decode()
+
+
 def test_stdlib_primitives_work_on_instrumented_locks(monitor):
     q: queue.Queue[int | None] = queue.Queue(maxsize=4)
     got: list[int] = []

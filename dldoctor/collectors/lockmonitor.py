@@ -99,6 +99,7 @@ class LockMonitor:
         if self._saved is not None and threading.Lock is locks.make_lock:  # type: ignore[comparison-overlap]
             threading.Lock, threading.RLock = self._saved  # type: ignore[misc]
         self._saved = None
+        locks.forget_released()
 
     # -- called by the wrappers ------------------------------------------------------------
     def site_for(self, frame: FrameType | None, kind: str) -> LockSite | None:
@@ -227,6 +228,7 @@ class LockMonitor:
         """Return the sites and edges changed since the last drain, new wait spans and new
         deadlocks (one ``locks`` record, plus ``deadlock`` records)."""
         deadlocks = self.find_deadlocks()
+        locks.forget_released()
         with self._lock:
             sites = [self.describe_site(s) for s in list(self.sites)]
             edges = [_edge_dict(e) for e in list(self.edges.values())]

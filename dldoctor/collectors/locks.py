@@ -95,8 +95,33 @@ _TRY = operator.methodcaller("_raw_acquire", False)  # lock._try: raw.acquire(Fa
 
 
 def _prune(held: list[Any], me: int) -> None:
-    """Drop the locks ``me`` no longer holds (released through the raw lock's C methods)."""
-    held[:] = [h for h in held if h._owner == me and h._lock.locked()]
+    """Drop the locks ``me`` no longer holds (released through the raw lock's C methods), and
+    the frames of those not held at all (``forget_released``)."""
+    kept = []
+    for h in held:
+        if h._owner == me and h._lock.locked():
+            kept.append(h)
+        elif not h._lock.locked():
+            h._acq = None
+    held[:] = kept
+
+
+def forget_released() -> None:
+    """Drop the acquiring frame of every lock not held now.
+
+    A lock keeps the frame of its last acquisition (cheap to store, resolved to a line only
+    when a report needs it), and a frame keeps its locals and its callers' frames alive: a
+    released lock would hold on to whatever those frames referenced, a big array or the
+    ``__main__`` module, so objects would be freed later (``__del__`` run at other times) than
+    without dldoctor. The raw lock's own C release leaves no room to drop it then (no Python
+    code runs there, by design: see ``_take``), so this runs at every flush and at the end,
+    and ``_prune`` does it for the locks it drops. Every lock with a frame is in some thread's
+    ``_HELD`` list until pruned. (A thread that takes the lock between the check and the store
+    loses its acquisition's site for reports: a missing line, never a wrong one.)"""
+    for held in list(_HELD.values()):
+        for lock in list(held):
+            if lock._acq is not None and not lock._lock.locked():
+                lock._acq = None
 
 
 def held_by(ident: int) -> list[Any]:
