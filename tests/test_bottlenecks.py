@@ -19,7 +19,15 @@ from dldoctor.analyzers.bottlenecks import DataLoaderBottleneck, GpuUnderutiliza
 from dldoctor.analyzers.hostdevice import HostDeviceSync, HostDeviceTransfer
 from dldoctor.collectors import gpu as gpu_module
 from dldoctor.collectors.gpu import GpuSampler
-from dldoctor.collectors.phases import DATA, FORWARD, SYNC, PhaseClock, SiteTable, StepWindows
+from dldoctor.collectors.phases import (
+    BACKWARD,
+    DATA,
+    FORWARD,
+    SYNC,
+    PhaseClock,
+    SiteTable,
+    StepWindows,
+)
 from dldoctor.collectors.torch_steps import build_breakdown
 from dldoctor.collectors.workers import build_workers, follow_worker_loop
 from dldoctor.run import (
@@ -172,6 +180,14 @@ def test_forward_timer_times_the_outermost_call_then_narrows_to_roots(
     assert owner.phases.totals[FORWARD] == 12.0
     Leaf(clock)(0.0)  # not a root: passes through, untimed
     assert owner.phases.totals[FORWARD] == 12.0
+    timer.disengage()
+    timer.narrowed = False
+    timer.engage()  # learning again: Module.__call__ wrapped
+    owner.phases.enter(BACKWARD)
+    Leaf(clock)(0.0)  # activation checkpointing recomputing a forward inside backward
+    owner.phases.exit(BACKWARD)
+    assert owner.phases.totals[FORWARD] == 12.0 and owner.phases.totals[BACKWARD] == 1.0
+    assert timer.root_names() == ["Root"]  # and the recomputed module is no root
 
 
 def test_models_copied_saved_or_scripted_in_timed_steps_carry_nothing_of_dldoctor(profile,

@@ -440,10 +440,12 @@ class _ForwardTimer:
         owner = self._owner
         if owner.compiling() or not owner.on_main():
             return
-        if self._depth == 0:
+        if self._depth == 0 and owner.phases.current != BACKWARD:
             owner.phases.enter(FORWARD)
             if not self.narrowed and self._learn(module) and self._root_calls >= ROOT_LEARN_CALLS:
                 self.narrow()
+        # (inside backward, activation checkpointing recomputes a submodule's forward: that
+        # is backward time, and the submodule is no root; ``post`` then exits no phase)
         self._depth += 1
 
     def post(self, _module: Any, _args: Any, _output: Any) -> None:
