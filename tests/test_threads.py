@@ -86,6 +86,12 @@ def test_a_released_lock_lets_go_of_its_acquiring_frame_and_so_of_its_locals(mon
     with lock, other:  # taking a second lock prunes this thread's released ones
         pass
     assert again() is None
+    worker = threading.Thread(target=update)
+    worker.start()
+    worker.join()
+    assert worker.ident in locks._HELD
+    locks.forget_released()  # an ended thread's list goes (with a thread per task they piled up)
+    assert worker.ident not in locks._HELD and threading.get_ident() in locks._HELD
 
 
 def test_objects_die_when_they_would_without_dldoctor(profile, write_script):

@@ -117,8 +117,15 @@ def forget_released() -> None:
     code runs there, by design: see ``_take``), so this runs at every flush and at the end,
     and ``_prune`` does it for the locks it drops. Every lock with a frame is in some thread's
     ``_HELD`` list until pruned. (A thread that takes the lock between the check and the store
-    loses its acquisition's site for reports: a missing line, never a wrong one.)"""
-    for held in list(_HELD.values()):
+    loses its acquisition's site for reports: a missing line, never a wrong one.) The lists
+    of threads that have ended go too: with a thread per task they would pile up, each keeping
+    the locks it took alive."""
+    alive = sys._current_frames().keys()
+    for ident, held in list(_HELD.items()):
+        if ident not in alive:
+            if _HELD.get(ident) is held:  # not a new thread's, started since with this ident
+                del _HELD[ident]
+            continue
         for lock in list(held):
             if lock._acq is not None and not lock._lock.locked():
                 lock._acq = None
