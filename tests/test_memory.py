@@ -150,6 +150,23 @@ def test_census_names_containers_tensorless_and_their_size(tmp_path: Path) -> No
     assert roots["feature"].kind == "lru_cache" and roots["feature"].length == 40
 
 
+def test_census_never_runs_the_users_attribute_hooks() -> None:
+    # The census runs in its own thread while the program runs: a __getattr__ of the user's
+    # (a proxy, a lazy loader, a config that logs unknown keys) must not run there.
+    calls: list[str] = []
+
+    class Lazy:
+        def __getattr__(self, name: str) -> object:
+            calls.append(name)
+            raise AttributeError(name)
+
+    proxies = [Lazy() for _ in range(300)]
+    roots = {r.path: r for r in Census(sys._current_frames()).run().roots}
+    assert roots["proxies"].length == 300 and roots["proxies"].item == "Lazy"
+    assert calls == []
+    del proxies
+
+
 def test_census_follows_autograd_graph_growth() -> None:
     torch = pytest.importorskip("torch")
     w = torch.randn(8, requires_grad=True)

@@ -480,7 +480,8 @@ def _describe(value: Any, tensor_types: tuple[type, ...] = ()) -> str:
         text = f"Tensor {str(value.dtype).replace('torch.', '')} {tuple(value.shape)}"
         text += f" on {value.device.type}" if value.device.type != "cpu" else ""
         return text + (f" grad_fn={type(grad_fn).__name__}" if grad_fn is not None else "")
-    if hasattr(value, "dtype") and hasattr(value, "shape") and kind.__module__ == "numpy":
+    # the module first: ``hasattr`` would run a user class's ``__getattr__`` in this thread
+    if kind.__module__ == "numpy" and hasattr(value, "dtype") and hasattr(value, "shape"):
         return f"ndarray {value.dtype} {tuple(value.shape)}"
     if kind in (tuple, list, dict):
         return f"{kind.__name__} of {len(value)}"
