@@ -160,11 +160,17 @@ def test_census_never_runs_the_users_attribute_hooks() -> None:
             calls.append(name)
             raise AttributeError(name)
 
+        @property  # type: ignore[misc]
+        def __class__(self) -> type:  # what proxies do; isinstance() reads it
+            calls.append("__class__")
+            return Lazy
+
     proxies = [Lazy() for _ in range(300)]
+    lone = Lazy()
     roots = {r.path: r for r in Census(sys._current_frames()).run().roots}
     assert roots["proxies"].length == 300 and roots["proxies"].item == "Lazy"
     assert calls == []
-    del proxies
+    del proxies, lone
 
 
 def test_census_follows_autograd_graph_growth() -> None:

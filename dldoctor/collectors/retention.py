@@ -179,15 +179,15 @@ class Census:
                 self._add(path, value, where, "ndarray", item=_describe(value), bytes=nbytes)
         elif kind is _LRU:
             self._lru(path, value, where)
-        elif isinstance(value, FunctionType):
+        elif issubclass(kind, FunctionType):  # by type: isinstance reads a proxy's __class__
             self._defaults(path, value)
             self._closure(path, value)
-        elif isinstance(value, type):
+        elif issubclass(kind, type):
             if depth == 0 and classify(getattr(sys.modules.get(value.__module__), "__file__",
                                                "") or "") == USER:
                 in_class = _Where("class", where.file, where.function, where.line)
                 self._namespace(list(vars(value).items()), in_class, path + ".", MAX_DEPTH)
-        elif depth < MAX_DEPTH and not isinstance(value, ModuleType):
+        elif depth < MAX_DEPTH and not issubclass(kind, ModuleType):
             attrs = _instance_dict(value)
             if attrs is not None:
                 scope = where if where.scope == "attribute" else _Where(
@@ -354,7 +354,7 @@ def _frame_locals(frame: FrameType) -> list[tuple[str, Any]]:
 
 
 def _instance_dict(value: Any) -> list[tuple[str, Any]] | None:
-    if isinstance(value, _OPAQUE):
+    if issubclass(type(value), _OPAQUE):
         return None
     try:
         attrs = object.__getattribute__(value, "__dict__")
