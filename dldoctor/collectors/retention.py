@@ -249,7 +249,7 @@ class Census:
             return (sys.getsizeof(item) + int(total[0] * scale), int(total[1] * scale),
                     total[2])
         try:
-            return sys.getsizeof(item), 0, 0
+            return _shallow_size(item), 0, 0
         except TypeError:
             return 0, 0, 0
 
@@ -470,6 +470,15 @@ def _graph_size(grad_fn: Any, budget: Budget, cap: int = 2_000) -> int:
             continue
     budget.graph_nodes -= len(seen)
     return len(seen)
+
+
+def _shallow_size(value: Any) -> int:
+    """``sys.getsizeof``, unless the type's ``__sizeof__`` is Python code: user code must not
+    run in the census thread, and some is slow (pandas' ``DataFrame.__sizeof__`` measures every
+    string of its object columns while holding the GIL). Then the object's own C size."""
+    if type(type(value).__sizeof__) is FunctionType:
+        return object.__sizeof__(value)
+    return sys.getsizeof(value)
 
 
 def _describe(value: Any, tensor_types: tuple[type, ...] = ()) -> str:
