@@ -49,6 +49,14 @@ def run_cli(args: list[str], cwd: Path, stdin: bytes | None = None, timeout: flo
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_plain(script: Path, *args: str, stdin: bytes | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``python SCRIPT ARGS`` in the script's folder (where ``profile`` runs it too): what
+    a profiled run's output and exit code must equal."""
+    return subprocess.run([sys.executable, str(script), *args], cwd=script.parent, input=stdin,
+                          capture_output=True, timeout=timeout)
+
+
 @pytest.fixture
 def write_script(tmp_path: Path):
     """Write a dedented script into tmp_path and return its path."""

@@ -7,7 +7,6 @@ tests profile the real scripts under ``tests/pathologies/`` and assert on report
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -47,7 +46,7 @@ from dldoctor.run import (
     ThreadInfo,
     TransferSite,
 )
-from tests.conftest import REPO, FakeClock, run_cli
+from tests.conftest import REPO, FakeClock, run_cli, run_plain
 
 PATHOLOGIES = Path(__file__).parent / "pathologies"
 RULES = ("dataloader-bottleneck", "host-device-sync", "host-device-transfer",
@@ -222,7 +221,7 @@ def test_models_copied_saved_or_scripted_in_timed_steps_carry_nothing_of_dldocto
                 assert torch.allclose(scripted(x), traced(x))
         print(sorted(hooks))
         """)
-    plain = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120)
+    plain = run_plain(script, timeout=120)
     assert plain.returncode == 0, plain.stderr.decode()
     result = profile(script, options=("-q",))
     assert (result.returncode, result.stdout) == (0, plain.stdout), result.stderr.decode()
@@ -530,7 +529,7 @@ def test_a_dataloader_that_spawns_its_workers_runs_as_without_dldoctor(profile, 
                                 multiprocessing_context="{context}")
             print(sum(float(batch.sum()) for (batch,) in loader))
         """)
-    plain = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120)
+    plain = run_plain(script, timeout=120)
     assert plain.returncode == 0, plain.stderr.decode()
     result = profile(script, options=("-q",))
     assert (result.returncode, result.stdout) == (0, plain.stdout), result.stderr.decode()

@@ -12,13 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-
-
-def plain(script: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(script), *args], cwd=script.parent, input=stdin,
-                          capture_output=True, timeout=60)
-
+from tests.conftest import run_cli, run_plain
 
 IO_SCRIPT = """
     import sys
@@ -35,7 +29,7 @@ IO_SCRIPT = """
 @pytest.mark.parametrize("code", ["0", "3"])
 def test_exit_code_and_streams_match_plain_python(write_script, profile, code: str) -> None:
     script = write_script("io.py", IO_SCRIPT)
-    expected = plain(script, code, "--flag", stdin=b"hello\x00bytes")
+    expected = run_plain(script, code, "--flag", stdin=b"hello\x00bytes")
     got = profile(script, code, "--flag", stdin=b"hello\x00bytes", options=("-q",))
     assert got.returncode == expected.returncode == int(code)
     assert got.stdout == expected.stdout
@@ -45,7 +39,7 @@ def test_exit_code_and_streams_match_plain_python(write_script, profile, code: s
 
 def test_summary_goes_to_stderr_after_target_output(write_script, profile) -> None:
     script = write_script("io.py", IO_SCRIPT)
-    expected = plain(script, stdin=b"")
+    expected = run_plain(script, stdin=b"")
     got = profile(script, stdin=b"")
     assert got.stdout == expected.stdout
     assert got.stderr.startswith(expected.stderr)
@@ -60,7 +54,7 @@ def test_uncaught_exception_prints_like_python(write_script, profile) -> None:
             raise ValueError("bad value")
         inner()
     """)
-    expected = plain(script)
+    expected = run_plain(script)
     got = profile(script, options=("-q",))
     assert got.returncode == expected.returncode == 1
     assert got.stderr == expected.stderr
@@ -212,7 +206,7 @@ def test_unknown_option_exit_2(tmp_path: Path) -> None:
 
 def test_syntax_error_reported_like_python(write_script, tmp_path: Path) -> None:
     script = write_script("bad.py", "x = (1,\nprint(x)\n")
-    expected = plain(script)
+    expected = run_plain(script)
     got = run_cli(["profile", str(script)], cwd=tmp_path)
     assert got.returncode == expected.returncode == 1
     assert got.stderr.decode().startswith(expected.stderr.decode())

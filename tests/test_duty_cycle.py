@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dldoctor.collectors.phases import FORWARD, PhaseClock, SiteTable, StepWindows
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, run_plain
 
 
 def test_untimed_steps_only_move_the_baseline() -> None:
@@ -115,13 +115,9 @@ def test_warnings_raised_inside_hooked_tensor_methods_name_the_users_line(
     """A warning raised inside a Tensor method dldoctor hooks (timed steps and untimed) is
     printed exactly as without dldoctor: at the user's line, once per line by default."""
     pytest.importorskip("torch")
-    import subprocess
-    import sys
-
     script = write_script("warns.py", WARNING_SCRIPT)
     args = ["--always"] if always else []
-    plain = subprocess.run([sys.executable, str(script), *args], capture_output=True,
-                           cwd=script.parent, timeout=120)
+    plain = run_plain(script, *args, timeout=120)
     result = profile(script, *args, options=("-q",))
     assert result.returncode == plain.returncode == 0, result.stderr.decode()[-2000:]
     assert f"{script.name}:18: UserWarning" in plain.stderr.decode()  # the case is real

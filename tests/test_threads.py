@@ -22,7 +22,7 @@ from dldoctor.collectors.locks import InstrumentedLock, InstrumentedRLock
 from dldoctor.collectors.races import shared_writes
 from dldoctor.collectors.threads import merge_lock_records
 from dldoctor.run import ThreadTarget
-from tests.conftest import REPO
+from tests.conftest import REPO, run_plain
 
 PATHOLOGIES = REPO / "tests" / "pathologies"
 THREAD_RULES = {"data-race", "deadlock", "lock-contention", "gil-contention",
@@ -106,7 +106,7 @@ def test_objects_die_when_they_would_without_dldoctor(profile, write_script):
         threading.Thread(target=lambda: time.sleep(60), daemon=True).start()
         print("end")
         """)
-    plain = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60)
+    plain = run_plain(script)
     result = profile(script, options=("-q",))
     assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout), \
         result.stderr.decode()
