@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dldoctor.findings import ERROR, INFO, WARNING, Finding, Location
 from dldoctor.run import USER, Deadlock, LockEdge, LockSite, Run, SharedWrite, SourceLine
@@ -474,8 +474,12 @@ class ThreadOversubscription:
     def _finding(self, run: Run, kinds: dict[tuple[int, int], str], concurrent: int, pool: int,
                  source: str, cores: int) -> Finding:
         product = concurrent * pool
+        evidence = {"python_threads": concurrent, "pool_threads": pool, "cores": cores,
+                    "total_threads": product, "pool_source": source,
+                    "pools": [r.pools for r in run.threads.pools][-3:]}
+        location = _hottest(run, kinds, "blas")
         if pool == 1:
-            return self._single_threaded(run, kinds, concurrent, source, cores)
+            return self._single_threaded(concurrent, source, cores, evidence, location)
         per_thread = max(1, cores // concurrent)
         return Finding(
             rule=self.rule, severity=WARNING,
@@ -485,18 +489,15 @@ class ThreadOversubscription:
                      f"threads ({source}): {product} busy threads compete for {cores} cores. "
                      "OpenBLAS/OpenMP threads spin while they wait, so oversubscription can make "
                      "every call many times slower."),
-            evidence={"python_threads": concurrent, "pool_threads": pool, "cores": cores,
-                      "total_threads": product, "pool_source": source,
-                      "pools": [r.pools for r in run.threads.pools][-3:]},
-            location=_hottest(run, kinds, "blas"),
+            evidence=evidence, location=location,
             advice=(f"Limit BLAS threads while the Python threads run: `with threadpoolctl."
                     f"threadpool_limits({per_thread}):` around the threaded section (or "
                     f"OPENBLAS_NUM_THREADS/OMP_NUM_THREADS={per_thread}, `torch.set_num_threads"
                     f"({per_thread})`), so threads x BLAS threads <= cores."),
             confidence=0.8 if source == "during the run" else 0.6)
 
-    def _single_threaded(self, run: Run, kinds: dict[tuple[int, int], str], concurrent: int,
-                         source: str, cores: int) -> Finding:
+    def _single_threaded(self, concurrent: int, source: str, cores: int,
+                         evidence: dict[str, Any], location: Location | None) -> Finding:
         """More BLAS-calling threads than cores, each call single-threaded: no pool thread
         spins or waits at a barrier, the OS shares the cores out. That costs switches, not a
         many-fold slowdown, and limiting BLAS threads (the warning's advice) is already done."""
@@ -507,10 +508,7 @@ class ThreadOversubscription:
                      f"each call on one BLAS thread ({source}): at most {cores} of them run at "
                      "once, the others wait for a core. No BLAS/OpenMP pool spins here, so this "
                      "costs context switches rather than a many-fold slowdown."),
-            evidence={"python_threads": concurrent, "pool_threads": 1, "cores": cores,
-                      "total_threads": concurrent, "pool_source": source,
-                      "pools": [r.pools for r in run.threads.pools][-3:]},
-            location=_hottest(run, kinds, "blas"),
+            evidence=evidence, location=location,
             advice=(f"More than {cores} such threads add switching, not speed: size the pool to "
                     f"the cores (`ThreadPoolExecutor(max_workers={cores})`), or give fewer "
                     "threads more BLAS threads each."),
