@@ -17,6 +17,7 @@ from typing import Any
 
 from dldoctor.collectors import DEFAULT_CHILD_COLLECTORS, environment
 from dldoctor.collectors.memory import ProcessTreeMemory
+from dldoctor.collectors.ownthread import OwnThread
 from dldoctor.render import write_reports
 from dldoctor.run import Report
 from dldoctor.runner.agent import Agent, AgentConfig
@@ -50,8 +51,7 @@ class Session:
         self._agent = Agent(AgentConfig(str(self._channel), self._t0, self.interval_s,
                                         crop_root=False, collectors=DEFAULT_CHILD_COLLECTORS))
         self._memory = ProcessTreeMemory(os.getpid(), 0.1, t0=self._t0)
-        self._memory_thread = threading.Thread(target=self._sample_memory,
-                                               name="dldoctor-memory", daemon=True)
+        self._memory_thread = OwnThread(self._sample_memory, "dldoctor-memory")
         self._agent.start()
         self._memory_thread.start()
         self._agent.sampler.exclude_thread(self._memory_thread.ident or 0)

@@ -612,7 +612,7 @@ def test_finish_waits_for_a_slow_snapshot_and_always_reports_status(write_script
 
         class Slow(HeapCollector):
             def _snapshot(self, now):
-                if threading.current_thread() is self._thread:
+                if self._thread.is_current():
                     inside.set()
                     time.sleep(2.5)  # longer than the old 2-s join
                 super()._snapshot(now)

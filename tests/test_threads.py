@@ -4,6 +4,7 @@ shared-write analysis of thread code, and end to end the thread rules on the fix
 
 from __future__ import annotations
 
+import _thread
 import json
 import queue
 import subprocess
@@ -61,6 +62,72 @@ def test_factories_make_instrumented_locks_with_raw_semantics(monitor):
     assert not lock.locked()
 
 
+def test_instrumented_locks_look_like_raw_ones_to_the_program(monitor):
+    import copy
+    import pickle
+
+    lock, rlock = threading.Lock(), threading.RLock()
+    # torch's pickler skips locks by isinstance(obj, _thread.LockType)
+    assert isinstance(lock, _thread.LockType) and isinstance(rlock, _thread.RLock)
+    assert lock.__class__ is _thread.LockType and type(lock) is InstrumentedLock
+    assert repr(lock) == f"<unlocked _thread.lock object at {id(lock):#x}>"
+    with rlock:
+        assert repr(rlock) == (f"<locked _thread.RLock object owner={threading.get_ident()} "
+                               f"count=1 at {id(rlock):#x}>")
+    for obj, name in ((lock, "_thread.lock"), (rlock, "_thread.RLock")):
+        for how in (copy.copy, copy.deepcopy, pickle.dumps):  # copy.copy made a twin
+            with pytest.raises(TypeError, match=f"cannot pickle '{name}' object"):
+                how(obj)
+
+    class LokyRLock(type(threading.RLock())):  # joblib's, made at import
+        def _recursion_count(self):
+            return 1
+
+    mine = LokyRLock()  # needed the wrapper's site argument
+    with mine:
+        assert mine._is_owned() and mine._recursion_count() == 1
+    assert not mine._is_owned()
+    with pytest.raises(TypeError, match="cannot pickle 'LokyRLock' object"):
+        pickle.dumps(mine)
+
+
+def test_an_rlock_taken_inside_its_own_acquire_is_held_once_not_zero_times(monitor,
+                                                                          monkeypatch):
+    # A garbage-collection finalizer can run wherever the wrapper allocates; joblib's resource
+    # tracker takes its RLock in one. Seen as owned with count 0, the nested acquisition went
+    # "reentrant", released the raw lock at its end, and the outer release then raised
+    # "cannot release un-acquired lock" (at exit, in every scikit-learn run with n_jobs).
+    rlock = threading.RLock()
+    seen = []
+
+    class Reentering(dict):
+        def __setitem__(self, key, value):  # _take storing a thread's first held list
+            super().__setitem__(key, value)
+            if value[0] is rlock:
+                with rlock:
+                    seen.append(rlock._recursion_count())
+
+    monkeypatch.setattr(locks, "_HELD", Reentering(locks._HELD))
+
+    errors = []
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def outer():  # in a thread that has taken no instrumented lock yet (no held list)
+        try:
+            with rlock:
+                seen.append(rlock._recursion_count())
+        except RuntimeError as exc:
+            errors.append(str(exc))
+        finally:
+            done.release()
+
+    _thread.start_new_thread(outer, ())
+    assert done.acquire(timeout=10)
+    assert (seen, errors) == ([2, 1], [])
+    assert not rlock._lock.locked() and rlock._count == 0 and rlock._owner is None
+
+
 def test_a_released_lock_lets_go_of_its_acquiring_frame_and_so_of_its_locals(monitor):
     import weakref
 
@@ -110,6 +177,56 @@ def test_objects_die_when_they_would_without_dldoctor(profile, write_script):
     result = profile(script, options=("-q",))
     assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout), \
         result.stderr.decode()
+
+
+def test_scikit_learn_with_n_jobs_runs_as_without_dldoctor(profile, write_script):
+    # joblib's process and thread backends; its resource tracker's RLock failed at exit
+    # ("cannot release un-acquired lock", on stderr) under dldoctor only
+    script = write_script("jobs.py", """
+        import math
+        from joblib import Parallel, delayed
+        from sklearn.datasets import load_digits
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import cross_val_score
+        print(Parallel(n_jobs=2)(delayed(math.sqrt)(i) for i in range(5)))
+        print(Parallel(n_jobs=2, prefer="threads")(delayed(math.sqrt)(i) for i in range(5)))
+        X, y = load_digits(return_X_y=True)
+        model = LogisticRegression(max_iter=200)
+        print(cross_val_score(model, X[:500], y[:500], cv=3, n_jobs=2).round(2))
+        """)
+    plain = run_plain(script)
+    result = profile(script, options=("-q",))
+    assert (result.returncode, result.stdout, result.stderr) == \
+        (plain.returncode, plain.stdout, plain.stderr)
+
+
+def test_a_program_that_joins_every_thread_it_sees_ends_as_without_dldoctor(profile,
+                                                                           write_script):
+    # "Wait for all threads": dldoctor's own threads, listed there, were joined, and the
+    # program hung under dldoctor only. Two seconds of work: the memory census has run.
+    script = write_script("joinall.py", """
+        import threading, time
+        import numpy as np
+        def work():
+            a = np.ones((200, 200))
+            end = time.monotonic() + 2.0
+            while time.monotonic() < end:
+                a = a @ a / 200.0
+        workers = [threading.Thread(target=work, name=f"w{i}") for i in range(2)]
+        for t in workers:
+            t.start()
+        print(sorted(t.name for t in threading.enumerate()), threading.active_count())
+        main = threading.main_thread()
+        for t in threading.enumerate():
+            if t is not main:
+                t.join()
+        print("joined", threading.active_count())
+        """)
+    plain = run_plain(script)
+    result = profile(script, options=("-q", "--timeout", "60"))
+    assert (result.returncode, result.stdout) == (plain.returncode, plain.stdout), \
+        result.stderr.decode()
+    assert result.report()["run"]["heap"]["censuses"]
 
 
 def test_stdlib_primitives_work_on_instrumented_locks(monitor):
@@ -183,6 +300,27 @@ def _run_in_thread(fn, *args) -> None:
     thread = threading.Thread(target=fn, args=args)
     thread.start()
     thread.join()
+
+
+def test_waits_far_longer_than_the_holds_are_an_info_about_switched_out_holders():
+    # Two sites, both held about half the time by three or four threads that wait 30-40 % of
+    # theirs. At the first, each wait is about two holds long: threads queue behind long
+    # critical sections. At the second, a wait is 50 holds long: the holder was switched out
+    # (GIL) while holding a lock it holds for 50 us; a shorter critical section would not help.
+    from dldoctor.analyzers.threads import LockContention
+    from dldoctor.run import LockSite, Run, RunMeta, Threads
+
+    run = Run(meta=RunMeta(duration_s=2.0), threads=Threads(locks=[
+        LockSite(0, acquisitions=1000, contended=600, wait_s=2.4, hold_s=1.0, holds=1000,
+                 waiters=[1, 2, 3, 4]),
+        LockSite(1, acquisitions=18000, contended=900, wait_s=2.4, hold_s=0.9, holds=18000,
+                 waiters=[1, 2, 3]),
+    ]))
+    long_holds, switched_out = LockContention().analyze(run)
+    assert long_holds.severity == "warning" and "Yet" not in long_holds.message
+    assert switched_out.severity == "info"
+    assert "lasts far longer than the lock is held" in switched_out.message
+    assert switched_out.evidence["mean_wait_ms"] == pytest.approx(2.6667, abs=1e-3)
 
 
 def test_lock_order_inversion_is_a_cycle_unless_a_gate_lock_serialises_it(monitor):

@@ -23,6 +23,9 @@ CONTENTION_WARN = 0.20  # share of the waiting threads' time
 CONTENTION_INFO = 0.05
 CONTENTION_MIN_S = 0.1
 BUSY_MIN = 0.25  # a lock held less than this share of the time is not what slows threads
+# A mean wait this many times (per waiting thread) the mean hold: waiters queued behind a
+# holder that was switched out (GIL, OS) while holding, not behind long critical sections.
+SWITCHED_OUT = 10
 GIL_MIN_CPU_S = 0.1  # CPU in Python code per thread
 GIL_MIN_SPAN_S = 0.5  # how long threads were seen running Python code (together)
 GIL_MAX_PARALLELISM = 1.3
@@ -239,16 +242,22 @@ class LockContention:
         return findings
 
     def _finding(self, site: LockSite, share: float, busy: float | None) -> Finding:
+        hold = site.hold_s / site.holds if site.holds else None
+        wait = site.wait_s / site.contended if site.contended else 0.0
         rarely_held = busy is not None and busy < BUSY_MIN
+        switched_out = hold is not None and \
+            wait > SWITCHED_OUT * hold * max(1, len(site.waiters))
         warn = share >= CONTENTION_WARN and site.wait_s >= 2 * CONTENTION_MIN_S and \
-            not rarely_held
+            not rarely_held and not switched_out
         top = site.waits[0] if site.waits else None
         at = Location(top.file, top.line, top.function) if top else site.created
-        hold = site.hold_s / site.holds if site.holds else None
         held_text = f"; it is held {hold * 1000:.3f} ms on average" if hold is not None else ""
-        why = (f" Yet the lock is held only {busy:.0%} of the time: the threads queue because the"
-               " holder is often switched out (GIL, OS scheduling) while others retry, so the "
-               "lock is taken too often rather than held too long." if rarely_held else "")
+        cure = ("the threads queue because the holder is often switched out (GIL, OS "
+                "scheduling) while others retry, so the lock is taken too often rather than "
+                "held too long.")
+        why = (f" Yet the lock is held only {busy:.0%} of the time: {cure}" if rarely_held else
+               f" Yet a wait ({wait * 1000:.2f} ms on average) lasts far longer than the lock is "
+               f"held: {cure}" if switched_out else "")
         return Finding(
             rule=self.rule, severity=WARNING if warn else INFO,
             title=f"Threads wait {share:.0%} of their time for one lock",
@@ -260,6 +269,7 @@ class LockContention:
                       "threads": len(site.waiters), "acquisitions": site.acquisitions,
                       "contended": site.contended, "max_wait_s": round(site.max_wait_s, 4),
                       "mean_hold_ms": round(hold * 1000, 4) if hold is not None else None,
+                      "mean_wait_ms": round(wait * 1000, 4),
                       "busy_share": round(busy, 4) if busy is not None else None,
                       "gil_wait_s": round(site.gil_wait_s, 4), "lock": lock_label(site),
                       "waits": [{"at": _where(Location(w.file, w.line)), "count": w.count,

@@ -28,7 +28,6 @@ import ast
 import os
 import select
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -37,6 +36,7 @@ from typing import Any
 from dldoctor.collectors.allocations import NativeTrace, TraceWindow
 from dldoctor.collectors.bounded import Decimator
 from dldoctor.collectors.imports import when_imported
+from dldoctor.collectors.ownthread import OwnThread
 from dldoctor.collectors.retention import Budget, Census
 from dldoctor.collectors.sites import _enclosing_function, assignment_sites, growth_sites
 from dldoctor.collectors.source import _parse
@@ -147,7 +147,7 @@ class HeapCollector:
         self._next_tensors = TENSOR_FIRST_S
         self._last_step_read = 0.0
         self._cost = 0.0
-        self._thread: threading.Thread | None = None
+        self._thread: OwnThread | None = None
         self._stop_r = self._stop_w = -1
         self._pid = os.getpid()
 
@@ -168,7 +168,7 @@ class HeapCollector:
                 self._native = None
                 self._note(problem)
         self._stop_r, self._stop_w = os.pipe()
-        self._thread = threading.Thread(target=self._loop, name="dldoctor-heap", daemon=True)
+        self._thread = OwnThread(self._loop, "dldoctor-heap")
         self._thread.start()
 
     def drain(self) -> list[dict[str, Any]]:
@@ -223,7 +223,7 @@ class HeapCollector:
     # ------------------------------------------------------------------ the thread
 
     def _loop(self) -> None:
-        self._agent.sampler.exclude_thread(threading.get_ident())
+        self._agent.sampler.exclude_thread(_thread.get_ident())
         failed = False
         while True:
             ready, _, _ = select.select([self._stop_r], [], [], TICK_S)

@@ -78,6 +78,12 @@ def _take(lock: Any, blocking: bool, timeout: float, frame: FrameType) -> bool:
         lock._since = since
     elif not _blocking_acquire(lock, blocking, timeout, frame):
         return False
+    # The owner and the count are stored together, with nothing that allocates (and so could
+    # run a garbage-collection finalizer, or a signal handler at a call) in between: a
+    # finalizer that takes the same RLock must see it either not yet ours or ours once, as
+    # with the C RLock. Seen as ours with count 0, it went "reentrant", released the raw lock
+    # at its end, and this acquisition's release then failed (joblib's resource tracker).
+    lock._count = 1
     lock._owner = me
     lock._acq = frame
     lock._lasti = frame.f_lasti
@@ -86,9 +92,12 @@ def _take(lock: Any, blocking: bool, timeout: float, frame: FrameType) -> bool:
         _HELD[me] = [lock]
     elif not held or held[-1] is not lock:
         held += (lock,)
-    if site.timed and lock.__class__ is InstrumentedLock:
-        lock.__class__ = _TimedLock
+    if site.timed and lock._untimed:  # an attribute, not type(lock): a call is a switch point
+        _set_class(lock, _TimedLock)
     return True
+
+
+_set_class = object.__dict__["__class__"].__set__  # ``lock.__class__ = ``, past the property
 
 
 _TRY = operator.methodcaller("_raw_acquire", False)  # lock._try: raw.acquire(False), in C
@@ -174,15 +183,21 @@ def _blocking_acquire(lock: Any, blocking: bool, timeout: float, frame: FrameTyp
 class _Instrumented:
     """What both wrappers keep: the raw lock, its site, who took it last, where and when."""
 
-    __slots__ = ("_lock", "_raw_acquire", "_site", "_serial", "_owner", "_acq", "_lasti",
-                 "_since", "_released", "__weakref__")
+    __slots__ = ("_lock", "_raw_acquire", "_site", "_serial", "_owner", "_count", "_acq",
+                 "_lasti", "_since", "_released", "__weakref__")
+    _KIND = "Lock"
+    _RAW: type = _thread.LockType
+    _untimed = False  # a Lock whose releases do not time the hold yet (see _TimedLock)
 
-    def __init__(self, site: LockSite) -> None:
+    def __init__(self, site: LockSite | None = None) -> None:
+        if site is None:  # ``type(threading.Lock())()``, or a subclass of it (joblib's)
+            site = _site_of(_getframe(1), self._KIND)
         self._lock = _thread.allocate_lock()
         self._raw_acquire = self._lock.acquire
         self._site = site
         self._serial = next(_SERIAL)
         self._owner: int | None = None  # the last thread that acquired it
+        self._count = 0  # RLock: how many times the owner holds it
         self._acq: FrameType | None = None
         self._lasti = 0
         self._since = 0.0
@@ -191,15 +206,43 @@ class _Instrumented:
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()  # type: ignore[attr-defined]
         self._owner = None
+        self._count = 0
         self._acq = None
 
     _try = property(_TRY)
+
+    # What the program sees of the type, as of the raw lock's: ``lock.__class__`` and so
+    # ``isinstance(lock, _thread.LockType)`` (torch's pickler skips locks that way), and the
+    # errors of copying or pickling one. ``type(lock)`` stays the wrapper's.
+    __class__ = property(operator.attrgetter("_RAW"))  # type: ignore[assignment]
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(f"cannot pickle {_type_name(self)!r} object")
+
+
+def _type_name(lock: _Instrumented) -> str:
+    """The type name the raw lock's messages and repr would show: ``_thread.lock`` or
+    ``_thread.RLock``, or a user's subclass's own name."""
+    kind = type(lock)
+    if kind.__module__ == __name__:
+        return f"_thread.{lock._RAW.__name__}"
+    return kind.__name__
+
+
+def _site_of(frame: FrameType, kind: str) -> LockSite:
+    """The site of a lock made by calling the wrapper's class itself."""
+    from dldoctor.collectors.lockmonitor import LockSite
+
+    monitor = _MONITOR
+    site = monitor.site_for(frame, kind) if monitor is not None else None
+    return site if site is not None else LockSite(-1, kind, None, "")
 
 
 class InstrumentedLock(_Instrumented):
     """A ``threading.Lock`` that reports its use to the monitor."""
 
     __slots__ = ()
+    _untimed = True
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Acquire like ``_thread.lock.acquire``; return True if acquired."""
@@ -218,7 +261,7 @@ class InstrumentedLock(_Instrumented):
 
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
-        return f"<{state} {type(self).__module__}.InstrumentedLock object at {id(self):#x}>"
+        return f"<{state} {_type_name(self)} object at {id(self):#x}>"
 
     __enter__ = acquire
     acquire_lock = acquire
@@ -232,6 +275,7 @@ class _TimedLock(InstrumentedLock):
     """An ``InstrumentedLock`` of a contended site: its releases time the hold."""
 
     __slots__ = ()
+    _untimed = False
 
     def release(self) -> None:  # type: ignore[override]
         """Release; RuntimeError if not locked (like the raw lock)."""
@@ -248,11 +292,9 @@ class _TimedLock(InstrumentedLock):
 class InstrumentedRLock(_Instrumented):
     """A ``threading.RLock`` (reentrant) that reports its use to the monitor."""
 
-    __slots__ = ("_count",)
-
-    def __init__(self, site: LockSite) -> None:
-        super().__init__(site)
-        self._count = 0
+    __slots__ = ()
+    _KIND = "RLock"
+    _RAW = _thread.RLock
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Acquire (again, if this thread owns it); return True if acquired."""
@@ -261,20 +303,19 @@ class InstrumentedRLock(_Instrumented):
         if self._owner == _get_ident():
             self._count += 1
             return True
-        if _take(self, blocking, timeout, _getframe(1)):
-            self._count = 1
-            return True
-        return False
+        return _take(self, blocking, timeout, _getframe(1))
 
     def release(self) -> None:
         """Release once; RuntimeError if this thread does not own it."""
         if self._owner != _get_ident() or not self._count:
             raise RuntimeError("cannot release un-acquired lock")
-        self._count -= 1
-        if not self._count:
-            self._owner = None
-            _hold_ended(self)
-            self._lock.release()
+        if self._count > 1:
+            self._count -= 1
+            return
+        _hold_ended(self)  # first: the three stores below leave no room for other code
+        self._count = 0
+        self._owner = None
+        self._lock.release()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
@@ -289,9 +330,9 @@ class InstrumentedRLock(_Instrumented):
         if not self._count or self._owner != _get_ident():
             raise RuntimeError("cannot release un-acquired lock")
         state = (self._count, self._owner)
+        _hold_ended(self)
         self._count = 0
         self._owner = None
-        _hold_ended(self)
         self._lock.release()
         return state
 
@@ -299,13 +340,9 @@ class InstrumentedRLock(_Instrumented):
         _take(self, True, -1, _getframe(1))
         self._count, self._owner = state
 
-    def _at_fork_reinit(self) -> None:
-        super()._at_fork_reinit()
-        self._count = 0
-
     def __repr__(self) -> str:
         state = "locked" if self._lock.locked() else "unlocked"
-        return (f"<{state} {type(self).__module__}.InstrumentedRLock object owner="
-                f"{self._owner or 0} count={self._count} at {id(self):#x}>")
+        return (f"<{state} {_type_name(self)} object owner={self._owner or 0} "
+                f"count={self._count} at {id(self):#x}>")
 
     __enter__ = acquire

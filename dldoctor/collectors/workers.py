@@ -12,6 +12,7 @@ On the supervisor side ``build_workers`` merges every worker's frames and stacks
 
 from __future__ import annotations
 
+import _thread
 import pkgutil
 import sys
 import threading
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dldoctor.collectors.ownthread import OwnThread
 from dldoctor.collectors.sampler import StackSampler
 from dldoctor.run import Frame, Samples, StackCount, ThreadInfo, Workers
 
@@ -37,15 +39,15 @@ class WorkerFollower:
         self.sampler = StackSampler(interval_s, clock=clock, t0=t0)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._thread: OwnThread | None = None
 
     def start(self) -> None:
         """Start the sampling thread."""
-        self._thread = threading.Thread(target=self._loop, name="dldoctor-worker", daemon=True)
+        self._thread = OwnThread(self._loop, "dldoctor-worker")
         self._thread.start()
 
     def _loop(self) -> None:
-        self.sampler.exclude_thread(threading.get_ident())
+        self.sampler.exclude_thread(_thread.get_ident())
         next_flush = self._clock() + FLUSH_EVERY_S
         while not self._stop.wait(self._interval):
             self.sampler.sample()
@@ -65,7 +67,7 @@ class WorkerFollower:
     def finish(self) -> None:
         """Stop sampling and flush (the worker loop ended)."""
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is not None and not self._thread.is_current():
             self._thread.join(timeout=1.0)
         self.flush()
 

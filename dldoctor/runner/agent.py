@@ -9,15 +9,15 @@ import atexit
 import os
 import select
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dldoctor.collectors import ChildCollector, load_child_collector, pools, steps
+from dldoctor.collectors import ChildCollector, load_child_collector, ownthread, pools, steps
 from dldoctor.collectors.frames import classify
 from dldoctor.collectors.imports import when_imported
+from dldoctor.collectors.ownthread import OwnThread
 from dldoctor.collectors.sampler import StackSampler
 from dldoctor.run import DLDOCTOR
 from dldoctor.runner.channel import ChannelWriter
@@ -51,7 +51,7 @@ class Agent:
         self._lock = _thread.allocate_lock()  # a raw lock: never one the thread collector wraps
         self._pid = os.getpid()
         self._stop_r, self._stop_w = os.pipe()
-        self._thread: threading.Thread | None = None
+        self._thread: OwnThread | None = None
         self._finished = False
         self._exit_record: dict[str, Any] | None = None
         self._real_os_exit = os._exit
@@ -71,7 +71,7 @@ class Agent:
             collector.start()
         self._writer.write([{"type": "hello", "pid": self._pid,
                              "t": round(self._clock() - self.config.t0, 6)}])
-        self._thread = threading.Thread(target=self._loop, name="dldoctor-agent", daemon=True)
+        self._thread = OwnThread(self._loop, "dldoctor-agent")
         self._thread.start()
 
     def note_exit(self, how: str, code: int | None, exc: BaseException | None = None) -> None:
@@ -84,7 +84,7 @@ class Agent:
 
     def _loop(self) -> None:
         assert self._thread is not None
-        self.sampler.exclude_thread(threading.get_ident())
+        self.sampler.exclude_thread(_thread.get_ident())
         watch = [self._stop_r] + ([self.config.control_fd] if self.config.control_fd >= 0 else [])
         interval = self.config.interval_s
         next_flush = self._clock() + FLUSH_EVERY_S
@@ -119,7 +119,7 @@ class Agent:
         with self._lock:
             if os.getpid() != self._pid:
                 return
-            self.sampler.self_cpu_s = _thread_cpu(self._thread)
+            self.sampler.self_cpu_s = self._thread.cpu_s() if self._thread else 0.0
             records = [self.sampler.drain(), *self.steps.drain(), _own_threads_cpu()]
             for collector in self.collectors:
                 records.extend(_safe_drain(collector))
@@ -133,7 +133,7 @@ class Agent:
         self._finished = True
         if self._thread is not None and self._thread.is_alive():
             os.write(self._stop_w, b"x")
-            if threading.current_thread() is not self._thread:
+            if not self._thread.is_current():
                 self._thread.join(timeout=2.0)
         errors = []
         for collector in self.collectors:
@@ -141,6 +141,8 @@ class Agent:
                 collector.finish()
             except Exception as exc:  # a collector bug must never break the target
                 errors.append(_error_record(collector, exc))
+        errors.extend({"type": "collector-error", "name": name, "error": error}
+                      for name, error in ownthread.failures())
         end = {"type": "end", "t": round(self._clock() - self.config.t0, 6),
                **pools.runtime_info()}
         exit_record = self._exit_record or {"type": "exit", "how": "return", "code": 0,
@@ -191,17 +193,8 @@ def _own_threads_cpu() -> dict[str, Any]:
     """A ``threads-cpu`` record: the CPU seconds each of dldoctor's other running threads has
     used (a thread that has ended keeps the figure of the last flush before it did)."""
     return {"type": "threads-cpu", "cpu_s": {
-        OWN_THREADS[thread.name]: round(_thread_cpu(thread), 6)
-        for thread in threading.enumerate() if thread.name in OWN_THREADS}}
-
-
-def _thread_cpu(thread: threading.Thread | None) -> float:
-    if thread is None or thread.ident is None:
-        return 0.0
-    try:
-        return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
-    except (AttributeError, OSError):
-        return 0.0
+        OWN_THREADS[thread.name]: round(thread.cpu_s(), 6)
+        for thread in ownthread.running() if thread.name in OWN_THREADS}}
 
 
 def uncaught(exc: BaseException) -> None:
