@@ -37,6 +37,21 @@ def test_exit_code_and_streams_match_plain_python(write_script, profile, code: s
     assert got.report()["run"]["meta"]["exit_code"] == int(code)
 
 
+def test_the_program_sees_the_argv_and_main_module_python_gives_it(write_script,
+                                                                    profile) -> None:
+    # sys.orig_argv was the bootstrap's "-c" line: a program that re-executes itself with it
+    # started a bare bootstrap; __main__ lacked the __annotations__ python's has
+    script = write_script("argv.py", """
+        import sys
+        print(sys.orig_argv[-3:], sys.argv)
+        print(sorted(globals()), __annotations__)
+        """)
+    expected = run_plain(script, "a", "--b")
+    got = profile(script, "a", "--b", options=("-q",))
+    assert (got.returncode, got.stdout, got.stderr) == \
+        (expected.returncode, expected.stdout, expected.stderr)
+
+
 def test_summary_goes_to_stderr_after_target_output(write_script, profile) -> None:
     script = write_script("io.py", IO_SCRIPT)
     expected = run_plain(script, stdin=b"")

@@ -32,6 +32,24 @@ def _run_script(path: str) -> None:
     exec(code, main.__dict__)
 
 
+def _set_orig_argv(run: list[str], args: list[str]) -> None:
+    """``sys.orig_argv`` as ``python [flags] script args`` would have it, not the bootstrap's
+    ``-c`` line (a program that re-executes itself with it must run itself again)."""
+    orig = getattr(sys, "orig_argv", None)
+    if orig and "-c" in orig:
+        sys.orig_argv = [*orig[:orig.index("-c")], *run, *args]
+
+
+def _fresh_main() -> None:
+    """A new ``__main__`` module: no bootstrap names leak in, and the names python's own has
+    (``__builtins__``, and ``__annotations__`` where the interpreter makes it) are there."""
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    if "__annotations__" in vars(sys.modules["__main__"]):
+        main.__dict__["__annotations__"] = {}
+    sys.modules["__main__"] = main
+
+
 def _die_of_sigint() -> None:
     """End like python after an uncaught KeyboardInterrupt: killed by SIGINT, after cleanup."""
     threading._shutdown()  # type: ignore[attr-defined]
@@ -56,8 +74,8 @@ def main() -> None:
     else:
         sys.argv = ["-m", *args]  # runpy replaces argv[0] with the module's file, like python -m
         sys.path[0] = os.getcwd()
-    sys.modules["__main__"] = types.ModuleType("__main__")  # no bootstrap names leak in
-    sys.modules["__main__"].__dict__["__builtins__"] = builtins
+    _set_orig_argv([target] if mode == "script" else ["-m", target], args)
+    _fresh_main()
     agent.start()
     try:
         if mode == "script":
