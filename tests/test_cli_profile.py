@@ -52,6 +52,28 @@ def test_the_program_sees_the_argv_and_main_module_python_gives_it(write_script,
         (expected.returncode, expected.stdout, expected.stderr)
 
 
+def test_the_program_inherits_the_file_descriptors_python_would(write_script,
+                                                                  tmp_path: Path) -> None:
+    # A launcher's open descriptor (a make jobserver's pipe, a passed socket) reached plain
+    # python but not the profiled program
+    script = write_script("fd.py", """
+        import os, sys
+        fd = int(sys.argv[1])
+        print(os.get_inheritable(fd), os.write(fd, b"from the program"))
+        """)
+    got = {}
+    for name, command in (("plain", [sys.executable, str(script)]),
+                          ("profiled", [sys.executable, "-m", "dldoctor", "profile", "-q",
+                                        "--out", str(tmp_path / "out"), str(script)])):
+        read, write = os.pipe()
+        proc = subprocess.run([*command, str(write)], pass_fds=(write,), capture_output=True,
+                              timeout=60, cwd=tmp_path)
+        os.close(write)
+        with os.fdopen(read, "rb") as pipe:
+            got[name] = (proc.returncode, proc.stdout, proc.stderr, pipe.read())
+    assert got["profiled"] == got["plain"] == (0, b"True 16\n", b"", b"from the program")
+
+
 def test_summary_goes_to_stderr_after_target_output(write_script, profile) -> None:
     script = write_script("io.py", IO_SCRIPT)
     expected = run_plain(script, stdin=b"")

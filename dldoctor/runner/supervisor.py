@@ -86,7 +86,11 @@ def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: fl
     # target can run must find them (the exec in the child resets them there).
     with _forward_signals() as (state, started):
         try:
-            proc = subprocess.Popen(child_command(), env=env, pass_fds=(control_r,))
+            # close_fds=False: the child inherits what python would (a make jobserver's pipe,
+            # a socket a launcher passes), and the control pipe; the agent makes that
+            # non-inheritable at once. (pass_fds would close all others.)
+            os.set_inheritable(control_r, True)
+            proc = subprocess.Popen(child_command(), env=env, close_fds=False)
         finally:
             os.close(control_r)
         started(proc)
