@@ -74,6 +74,32 @@ def test_the_program_inherits_the_file_descriptors_python_would(write_script,
     assert got["profiled"] == got["plain"] == (0, b"True 16\n", b"", b"from the program")
 
 
+@pytest.mark.parametrize("packed", ["directory", "zipapp"])
+def test_a_directory_or_zipapp_with_a_main_runs_as_python_runs_it(write_script, profile,
+                                                                   tmp_path: Path,
+                                                                   packed: str) -> None:
+    # python runs a directory's (or a zip file's) __main__.py with the directory itself as
+    # sys.path[0]; dldoctor accepted a directory, then failed to open it as a file
+    write_script("app/helper.py", "def spin(n):\n    return sum(i % 7 for i in range(n))\n")
+    write_script("app/__main__.py", """
+        import sys
+        import helper
+        print(sys.argv, sys.path[0], __name__, __file__)
+        print(helper.spin(3_000_000))
+        """)
+    target = tmp_path / "app"
+    if packed == "zipapp":
+        import zipapp
+        zipapp.create_archive(target, tmp_path / "app.pyz")
+        target = tmp_path / "app.pyz"
+    expected = run_plain(target, "x")
+    got = profile(target, "x", options=("-q",))
+    assert (got.returncode, got.stdout, got.stderr) == \
+        (expected.returncode, expected.stdout, expected.stderr)
+    hot = {f["file"] for f in got.report()["run"]["samples"]["frames"] if f["kind"] == "user"}
+    assert any(name.endswith("helper.py") for name in hot), hot
+
+
 def test_summary_goes_to_stderr_after_target_output(write_script, profile) -> None:
     script = write_script("io.py", IO_SCRIPT)
     expected = run_plain(script, stdin=b"")
@@ -220,7 +246,7 @@ def test_ctrl_c_interrupts_target_and_report_is_written(write_script, tmp_path: 
 
 @pytest.mark.parametrize("args, message", [
     (["profile", "missing.py"], "dldoctor: can't open file 'missing.py': no such file\n"),
-    (["profile", "."], "dldoctor: '.' is not a directory-with-__main__"),
+    (["profile", "."], "dldoctor: '.' is a directory, not a Python script"),
     (["profile", "-m", "no_such_mod_xyz"], "dldoctor: no module named 'no_such_mod_xyz'\n"),
     (["report", "nothing.json"], "dldoctor: no such report: nothing.json\n"),
 ])

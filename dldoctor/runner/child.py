@@ -15,6 +15,7 @@ import threading
 import types
 
 from dldoctor.runner.agent import Agent, AgentConfig, uncaught
+from dldoctor.runner.target import is_packaged
 
 SPEC_ENV = "DLDOCTOR_CHILD_SPEC"
 
@@ -68,7 +69,11 @@ def main() -> None:
     spec = json.loads(os.environ.pop(SPEC_ENV))
     agent = Agent(AgentConfig(**spec["agent"]))
     mode, target, args = spec["mode"], spec["target"], spec["args"]
-    if mode == "script":
+    packaged = mode == "script" and is_packaged(target)
+    if packaged:  # a directory or zip file with a __main__.py, as python runs it
+        sys.argv = [target, *args]
+        sys.path[0] = os.path.abspath(target)
+    elif mode == "script":
         sys.argv = [target, *args]
         sys.path[0] = os.path.dirname(os.path.realpath(target))
     else:
@@ -78,7 +83,9 @@ def main() -> None:
     _fresh_main()
     agent.start()
     try:
-        if mode == "script":
+        if packaged:
+            runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
+        elif mode == "script":
             _run_script(target)
         else:
             runpy._run_module_as_main(target, alter_argv=True)  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import sys
 import traceback
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,10 +41,13 @@ class Target:
         path = Path(self.name)
         if not path.exists():
             raise UsageError(f"can't open file '{self.name}': no such file")
+        if is_packaged(self.name):
+            return
         if path.is_dir():
-            if (path / "__main__.py").is_file():
-                return
-            raise UsageError(f"'{self.name}' is a directory, not a Python script")
+            raise UsageError(f"'{self.name}' is a directory, not a Python script (nor a "
+                             "directory with a __main__.py)")
+        if zipfile.is_zipfile(path):
+            raise UsageError(f"'{self.name}' is a zip file with no __main__.py")
         try:
             source = path.read_bytes()
         except OSError as exc:
@@ -72,3 +76,17 @@ class Target:
             sys.path[:] = saved
         if spec is None:
             raise UsageError(f"no module named '{top}'")
+
+
+def is_packaged(path: str) -> bool:
+    """True for what python runs by its ``__main__.py``: a directory or a zip file (a zipapp,
+    ``.pyz``) that has one."""
+    if os.path.isdir(path):
+        return os.path.isfile(os.path.join(path, "__main__.py"))
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as archive:
+            return "__main__.py" in archive.namelist() or "__main__.pyc" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
