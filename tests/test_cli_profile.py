@@ -125,6 +125,21 @@ def test_uncaught_exception_prints_like_python(write_script, profile) -> None:
     assert meta["status"] == "error" and meta["exception"] == "ValueError: bad value"
 
 
+def test_an_exception_that_cannot_be_printed_prints_like_python(write_script, profile) -> None:
+    # dldoctor's own str(exc) raised inside its handler: a second traceback, with its frames
+    script = write_script("unprintable.py", """
+        class Unprintable(Exception):
+            def __str__(self):
+                raise ValueError("no str")
+        raise Unprintable()
+    """)
+    expected = run_plain(script)
+    got = profile(script, options=("-q",))
+    assert got.returncode == expected.returncode == 1
+    assert got.stderr == expected.stderr
+    assert got.report()["run"]["meta"]["exception"] == "Unprintable: <exception str() failed>"
+
+
 def test_os_exit_keeps_code_and_flushes(write_script, profile) -> None:
     script = write_script("osexit.py", """
         import os, time

@@ -78,7 +78,10 @@ class Agent:
         """Remember how the target ended, for the final record."""
         text = None
         if exc is not None:
-            message = str(exc).splitlines()[0] if str(exc) else ""
+            try:
+                message = str(exc).splitlines()[0] if str(exc) else ""
+            except Exception:  # the program's __str__ fails: python prints it so, too
+                message = "<exception str() failed>"
             text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         self._exit_record = {"type": "exit", "how": how, "code": code, "exception": text}
 
