@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -148,6 +149,61 @@ def test_census_names_containers_tensorless_and_their_size(tmp_path: Path) -> No
     assert roots["trainer.log['outputs']"].scope == "attribute"
     assert roots["remember(seen=)"].scope == "default"
     assert roots["feature"].kind == "lru_cache" and roots["feature"].length == 40
+
+
+def test_census_reads_locals_without_changing_what_the_program_sees() -> None:
+    # On Python < 3.13 locals() returns the frame's one snapshot dict, which the census's
+    # f_locals read refreshes and then empties (so that it keeps nothing alive): a program
+    # holding that dict saw it emptied, or gain later locals.
+    import weakref
+
+    import numpy as np
+
+    from dldoctor.collectors.retention import Census
+
+    ready = [threading.Event() for _ in range(3)]
+    go, freed, seen = threading.Event(), threading.Event(), {}
+
+    def holds_its_own_locals():
+        x = 1
+        ns = locals()
+        first = sorted(ns)
+        ready[0].set()
+        go.wait(10)
+        seen["own"] = sorted(ns) == first, x
+
+    def hold():
+        return sys._getframe(1).f_locals
+
+    def viewed_by_a_callee():
+        z = 3
+        view = hold()  # as a debugger does
+        ready[1].set()
+        go.wait(10)
+        seen["view"] = view.get("z"), z
+
+    def drops_a_big_array():
+        big = np.ones(2 << 20)  # 16 MB
+        seen["ref"] = weakref.ref(big)
+        ready[2].set()
+        go.wait(10)
+        del big
+        freed.set()
+        go.wait(10)
+
+    threads = [threading.Thread(target=f) for f in
+               (holds_its_own_locals, viewed_by_a_callee, drops_a_big_array)]
+    for thread in threads:
+        thread.start()
+    assert all(event.wait(10) for event in ready)
+    census = Census(sys._current_frames()).run()
+    go.set()
+    assert freed.wait(10)
+    alive = seen["ref"]() is not None  # no snapshot of the census keeps it
+    for thread in threads:
+        thread.join(10)
+    assert seen["own"] == (True, 1) and seen["view"] == (3, 3) and not alive
+    assert [r.path for r in census.roots if r.function.endswith("drops_a_big_array")] == ["big"]
 
 
 def test_census_never_runs_the_users_attribute_hooks() -> None:

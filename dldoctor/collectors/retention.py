@@ -12,13 +12,21 @@ The lines that grow each root are found afterwards, in the supervisor (``collect
 from __future__ import annotations
 
 import collections
+import dis
 import functools
 import inspect
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import BuiltinFunctionType, FrameType, FunctionType, MethodType, ModuleType
+from types import (
+    BuiltinFunctionType,
+    CodeType,
+    FrameType,
+    FunctionType,
+    MethodType,
+    ModuleType,
+)
 from typing import Any
 
 from dldoctor.collectors.callas import is_call_shim
@@ -339,18 +347,50 @@ def _user_modules() -> list[ModuleType]:
     return sorted(found, key=lambda m: m.__name__ != "__main__")
 
 
+# Python < 3.13 keeps one snapshot dict of a function frame's locals, which ``locals()``,
+# ``vars()`` and ``frame.f_locals`` all return, each refreshing it first.
+_SNAPSHOT = sys.version_info < (3, 13)
+_TAKES_LOCALS = frozenset({"locals", "vars", "f_locals"})
+_ONLY_FRAME_AND_US = 3  # sys.getrefcount(snapshot): the frame, our name, getrefcount's argument
+
+
 def _frame_locals(frame: FrameType) -> list[tuple[str, Any]]:
-    """Return a frame's locals. On Python < 3.13 reading ``f_locals`` of a function frame
-    stores a snapshot dict in the frame that would keep the values alive after the function
-    drops them; it is emptied at once (the next read refreshes it)."""
+    """Return a frame's locals, or nothing when reading them could change what the program
+    sees.
+
+    On Python < 3.13 reading ``f_locals`` of a function frame refreshes the frame's snapshot
+    dict, the one ``locals()`` returned to the program: a function that calls ``locals()`` or
+    ``vars()`` or reads ``f_locals`` is not read (``config = locals()`` at the top of ``train()``
+    would gain the later locals). The snapshot would keep the values alive after the function
+    drops them, so it is emptied at once (the next read refreshes it), unless something else
+    holds it (a debugger's view of the frame): emptying that dict emptied the program's."""
+    if _SNAPSHOT and _takes_own_locals(frame.f_code):
+        return []
     try:
         namespace = frame.f_locals
         items = list(namespace.items())
     except Exception:
         return []
-    if sys.version_info < (3, 13) and isinstance(namespace, dict):
+    if _SNAPSHOT and isinstance(namespace, dict) and \
+            sys.getrefcount(namespace) <= _ONLY_FRAME_AND_US:
         namespace.clear()
     return items
+
+
+@functools.lru_cache(maxsize=4096)
+def _takes_own_locals(code: CodeType) -> bool:
+    """True if the code calls ``locals()``/``vars()`` or reads a frame's ``f_locals`` (not
+    pytest's rewritten asserts, whose ``@py_builtins.locals()`` is an attribute)."""
+    if _TAKES_LOCALS.isdisjoint(code.co_names):
+        return False
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME") and \
+                instruction.argval in ("locals", "vars"):
+            return True
+        if instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and \
+                instruction.argval == "f_locals":
+            return True
+    return False
 
 
 def _instance_dict(value: Any) -> list[tuple[str, Any]] | None:
