@@ -25,7 +25,8 @@ off at a time and with the stack sampler alone: the drop from `profiled` is that
 
 Workloads: a NumPy MLP on digits with 64-sample batches (BLAS-bound, ~350 us steps: the
 worst case for a sampler on 2 cores), a pure-Python loop, a small torch training loop, and
-the bundled reference models.
+the bundled reference models; ``idle_threads`` (not run by default) is the pure-Python loop
+beside 200 threads parked in ``Event.wait``, the per-thread cost of every sample.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ WORKLOADS = {
     "numpy_train": (HERE / "workloads" / "numpy_train.py", ["400"]),
     "python_loop": (HERE / "workloads" / "python_loop.py", ["300"]),
     "torch_train": (HERE / "workloads" / "torch_train.py", ["2500"]),
+    "idle_threads": (HERE / "workloads" / "idle_threads.py", ["150", "200"]),  # not default
     # The bundled reference models (DESIGN.md section 6), each sized to ~3 s of training here.
     "numpy-mlp": (MODEL, ["numpy-mlp", "180"]),
     "threaded-mlp": (MODEL, ["threaded-mlp", "300"]),

@@ -67,7 +67,7 @@ def test_an_idle_thread_is_not_rewalked_and_a_moving_one_is_followed() -> None:
         time.sleep(0.05)
         for _ in range(20):
             sampler.sample()
-        if sampler._cpu_clocks.get(thread.ident) is None:
+        if sampler._clock_ids.get(thread.ident) is None:
             pytest.skip("no per-thread CPU clock on this platform")
         walks_while_idle = walks
         records.append(sampler.drain())
@@ -88,6 +88,40 @@ def test_an_idle_thread_is_not_rewalked_and_a_moving_one_is_followed() -> None:
     assert all("wait_in_a" in s and "wait_in_b" not in s for s in stacks[:20])
     assert all("wait_in_b" in s and "wait_in_a" not in s for s in stacks[20:])
     assert all(s[-1] == "wait" for s in stacks)  # Condition.wait, below Event.wait
+
+
+def test_a_thread_still_across_drains_is_counted_in_each() -> None:
+    """A still thread takes a shortcut (its last row again, no method call) that adds to the
+    counts cell of its last tick; every drain starts new counts, and the thread's ticks must
+    land in the new ones, not in a drained cell."""
+    go = threading.Event()
+
+    def parked() -> None:
+        go.wait()
+
+    thread = threading.Thread(target=parked, name="parked")
+    thread.start()
+    ticks = iter(range(10_000))
+    sampler = StackSampler(0.5, clock=lambda: next(ticks) * 0.5)  # one interval per tick
+    try:
+        time.sleep(0.05)
+        drained = []
+        for n in (5, 7, 3):
+            for _ in range(n):
+                sampler.sample()
+            drained.append(sampler.drain())
+        if sampler._clock_ids.get(thread.ident) is None:
+            pytest.skip("no per-thread CPU clock on this platform")
+    finally:
+        go.set()
+        thread.join()
+    threads: list[dict[str, Any]] = []
+    counted = []
+    for record in drained:
+        threads += record["threads"]
+        index = next(i for i, t in enumerate(threads) if t["name"] == "parked")
+        counted.append(sum(c[2] for c in record["counts"] if c[0] == index))
+    assert counted == [5, 7, 3]
 
 
 def test_a_busy_thread_is_walked_at_every_tick() -> None:
