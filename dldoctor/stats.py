@@ -217,6 +217,9 @@ def thread_seconds(run: Run) -> dict[int, float]:
             if i < len(threads)}
 
 
+GAP_STEPS = 2.5  # usual intervals between two samples of a thread beyond which it is a gap
+
+
 class Ticks:
     """The times of all sampling ticks of a run (every thread's timeline rows), to tell the two
     kinds of gap between two samples of one thread apart: no tick could run (C code held the
@@ -228,6 +231,11 @@ class Ticks:
         gaps = sorted(b - a for a, b in zip(self._times, self._times[1:]))
         # the usual time between two kept rows (the timeline is decimated in long runs)
         self.step = gaps[len(gaps) // 2] if gaps else run.samples.interval_s
+
+    def gap(self, start: float, end: float) -> bool:
+        """Return True if two samples of one thread at ``start`` and ``end`` are further apart
+        than the sampling jitter explains (``GAP_STEPS`` usual intervals)."""
+        return end - start > GAP_STEPS * self.step
 
     def ran_between(self, start: float, end: float) -> bool:
         """Return True if a tick ran strictly between ``start`` and ``end``."""
@@ -259,7 +267,7 @@ def _segments(points: list[tuple[float, str]], ticks: Ticks) -> list[list[float 
     previous = 0.0
     for t, state in points:
         last = segments[-1] if segments else None
-        if last is not None and t - previous > 2.5 * step and ticks.ran_between(previous, t):
+        if last is not None and ticks.gap(previous, t) and ticks.ran_between(previous, t):
             last = None  # ticks ran and did not see the thread: a hole
         if last is None:
             segments.append([round(t, 4), round(t + step, 4), state])

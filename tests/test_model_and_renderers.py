@@ -185,3 +185,18 @@ def test_thread_lanes_have_no_holes_where_no_tick_could_run() -> None:
              for e in trace if e.get("ph") == "X" and e.get("cat") in ("user", "library")}
     assert spans[(1, "train_step")] == (0, 30_000)  # stack 0 until the gap began
     assert spans[(1, "<module>")] == (0, 650_000)  # in both stacks: never closed
+
+
+def test_slow_python_loop_evidence_gives_each_lines_wall_time_in_seconds() -> None:
+    """The hand-built run's line 12 (60 intervals of 10 ms, 0.6 s CPU) inside an element-wise
+    loop: its evidence row keeps the interval count and gives the seconds beside it."""
+    from dldoctor.analyzers.loops import SlowPythonLoop
+    from dldoctor.run import LoopInfo, SourceLine
+
+    run = handbuilt_report().run
+    loop = LoopInfo(11, 12, "for", ["i"], ["subscript-loopvar", "arith", "call:range"])
+    run = replace(run, sources=[SourceLine("/proj/train.py", 12, "s += a[i] * b[i]", [loop])])
+    finding, = SlowPythonLoop().analyze(run)
+    assert finding.evidence["lines"] == [{"line": 12, "cpu_s": 0.6, "samples": 60,
+                                          "wall_s": 0.6, "text": "s += a[i] * b[i]"}]
+    assert finding.evidence["cpu_share"] == pytest.approx(0.6667, abs=1e-4)

@@ -72,7 +72,7 @@ def _stack_spans(run: Run) -> list[dict[str, Any]]:
         last_t = rows[0][0]
         for t, stack in rows:
             change = t  # where the frames that differ from the last sample's end and begin
-            if t - last_t > 2 * dt:
+            if ticks.gap(last_t, t):
                 if ticks.ran_between(last_t, t):  # ticks did not see the thread: close all
                     events.extend(_close(run, open_frames, 0, last_t + dt, thread))
                 else:  # no tick could run (the GIL was held): this sample stands for the gap
