@@ -15,6 +15,7 @@ fastest runs (noise only slows runs down, so minima are the least disturbed figu
     python benchmarks/overhead.py [--pairs 15] [--workload numpy_train ...]
     python benchmarks/overhead.py --models     # the reference models instead
     python benchmarks/overhead.py --ablate --workload torch-mlp   # cost of each collector
+    python benchmarks/overhead.py --native --workload numpy-mlp   # also the opt-in --native
 
 For the torch reference models it also prints the median ratios of the median step and of the
 99th-percentile step: a cost every step pays (a hook, caches lost to another thread) moves the
@@ -64,11 +65,17 @@ ABLATIONS = {
 }
 
 
-def measure(name: str, pairs: int, ablate: bool = False) -> dict[str, float]:
+# the opt-in py-spy native sampling, beside the default: at its default rate and at 100 Hz
+NATIVE = {"native": ["--native"], "native 100Hz": ["--native", "--native-rate", "100"]}
+
+
+def measure(name: str, pairs: int, ablate: bool = False, native: bool = False
+            ) -> dict[str, float]:
     """Return median ratios for one workload over ``pairs`` interleaved pairs (with
-    ``ablate``, also ``"<variant> ratio"`` for each of ABLATIONS)."""
+    ``ablate``, also ``"<variant> ratio"`` for each of ABLATIONS; with ``native``, for
+    ``--native``)."""
     script, args = WORKLOADS[name]
-    variants = {**VARIANTS, **(ABLATIONS if ablate else {})}
+    variants = {**VARIANTS, **(ABLATIONS if ablate else {}), **(NATIVE if native else {})}
     results = rounds(script, args, variants, pairs)
     inner = ratios(results, "profiled", "plain")
     outer = ratios(results, "profiled", "plain", wall=True)
@@ -89,6 +96,8 @@ def main() -> None:
     parser.add_argument("--models", action="store_true", help="measure the reference models")
     parser.add_argument("--ablate", action="store_true",
                         help="also measure with each collector family turned off")
+    parser.add_argument("--native", action="store_true",
+                        help="also measure the opt-in --native mode (py-spy native stacks)")
     args = parser.parse_args()
     models = [name for name in WORKLOADS if name not in DEFAULT_WORKLOADS]
     names = args.workload or (models if args.models else DEFAULT_WORKLOADS)
@@ -96,7 +105,7 @@ def main() -> None:
           f"{'end-to-end':>11}  budget")
     worst = 0.0
     for name in names:
-        r = measure(name, args.pairs, args.ablate)
+        r = measure(name, args.pairs, args.ablate, args.native)
         worst = max(worst, r["inner"])
         print(f"{name:<14} {r['inner']:>13.4f} {r['inner_low']:>7.3f}..{r['inner_high']:<7.3f} "
               f"{r['fastest']:>8.4f} {r['outer']:>11.4f}  "

@@ -247,6 +247,34 @@ class GpuTimeline:
 
 
 @dataclass(frozen=True)
+class NativeFrame:
+    """A frame of a native stack: a C/C++ function in a shared library (``kind`` "native",
+    ``line`` 0) or a Python function (``kind`` user/library/dldoctor, ``line`` the line run)."""
+
+    function: str
+    file: str
+    line: int = 0
+    kind: str = "native"
+
+
+@dataclass(frozen=True)
+class NativeProfile:
+    """py-spy's native stack samples (``--native``), or why there are none. ``stacks[i]`` lists
+    frame indexes from the outermost call to the innermost; ``counts`` rows are ``[thread,
+    stack, samples]`` (threads named as py-spy names them, other processes prefixed by pid);
+    ``dropped`` samples were in stacks beyond the kept ones."""
+
+    available: bool = False
+    reason: str = ""
+    rate: int = 0
+    frames: list[NativeFrame] = field(default_factory=list)
+    stacks: list[list[int]] = field(default_factory=list)
+    threads: list[str] = field(default_factory=list)
+    counts: list[list[int]] = field(default_factory=list)
+    dropped: int = 0
+
+
+@dataclass(frozen=True)
 class Workers:
     """Forked child processes (DataLoader workers) followed by the agent: their stack samples,
     merged (one thread entry per worker process)."""
@@ -536,6 +564,7 @@ class Run:
     workers: Workers = field(default_factory=Workers)
     threads: Threads = field(default_factory=Threads)
     heap: Heap = field(default_factory=Heap)
+    native: NativeProfile = field(default_factory=NativeProfile)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -293,3 +293,60 @@ def input_pipeline_lines(run: Run, workers: bool) -> list[LineStat]:
 def source_text(run: Run, file: str, line: int) -> str:
     """Return the stripped source text of ``file:line`` the Run carries, or ""."""
     return next((s.text for s in run.sources if (s.file, s.line) == (file, line)), "")
+
+
+PYTHON_CODE = "(Python code)"  # a native sample whose innermost frame is Python's
+
+
+@dataclass(frozen=True)
+class NativeStat:
+    """Self samples of one innermost native function (``--native``), and the user line below
+    which it ran most (``None`` where no user frame was on those stacks)."""
+
+    function: str
+    library: str
+    samples: int
+    share: float
+    caller: tuple[str, int, str] | None  # (file, line, function)
+
+
+def native_functions(run: Run, limit: int = 20) -> list[NativeStat]:
+    """Return the innermost native functions of ``run.native`` by samples, most first; samples
+    whose innermost frame is Python code count as one ``PYTHON_CODE`` row."""
+    native = run.native
+    total = sum(row[2] for row in native.counts)
+    samples: dict[tuple[str, str], int] = {}
+    callers: dict[tuple[str, str], dict[tuple[str, int, str], int]] = {}
+    for _thread, stack_index, count in native.counts:
+        stack = [native.frames[i] for i in native.stacks[stack_index]]
+        top = stack[-1]
+        key = (top.function, library_name(top.file)) if top.kind == "native" else \
+            (PYTHON_CODE, "")
+        samples[key] = samples.get(key, 0) + count
+        user = next((f for f in reversed(stack) if f.kind == USER), None)
+        if user is not None:
+            where = callers.setdefault(key, {})
+            spot = (user.file, user.line, user.function)
+            where[spot] = where.get(spot, 0) + count
+    ranked = sorted(samples.items(), key=lambda item: -item[1])[:limit]
+    return [NativeStat(function, library, count, count / total if total else 0.0,
+                       max(callers[(function, library)].items(), key=lambda i: i[1])[0]
+                       if callers.get((function, library)) else None)
+            for (function, library), count in ranked]
+
+
+def native_libraries(run: Run) -> list[tuple[str, int, float]]:
+    """Return ``(library, samples, share)`` of the innermost frames' libraries, most first (the
+    ``PYTHON_CODE`` row for stacks that end in Python code)."""
+    by_library: dict[str, int] = {}
+    for stat in native_functions(run, limit=len(run.native.frames) + 1):
+        name = stat.library or PYTHON_CODE
+        by_library[name] = by_library.get(name, 0) + stat.samples
+    total = sum(by_library.values())
+    return [(name, count, count / total) for name, count in
+            sorted(by_library.items(), key=lambda item: -item[1])]
+
+
+def library_name(path: str) -> str:
+    """Return a native frame's library as users know it: the file's base name."""
+    return path.rsplit("/", 1)[-1] or path

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from dldoctor.collectors.native import NATIVE_RATE
 from dldoctor.render.terminal import TerminalRenderer
 from dldoctor.runner.profile import ProfileConfig, profile_target
 from dldoctor.runner.target import Target
@@ -41,10 +42,17 @@ from dldoctor.runner.target import Target
 @click.option("--workers", type=click.Choice(["default", "off"]), default="default",
               show_default=True,
               help="Follow forked DataLoader worker processes (their stacks and CPU time).")
+@click.option("--native", is_flag=True,
+              help="Also sample native (C/C++) stacks from outside with py-spy: which BLAS "
+                   "kernel, torch op or OpenMP wait each line's time goes to. py-spy pauses "
+                   "the target at each sample (needs `pip install py-spy`).")
+@click.option("--native-rate", type=click.IntRange(1, 1000), default=NATIVE_RATE,
+              show_default=True, help="Native samples per second (with --native).")
 @click.argument("target")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(module: bool, out: Path | None, timeout: float | None, rate: int, quiet: bool,
-            memory: str, threads: str, torch_hooks: str, workers: str, target: str,
+            memory: str, threads: str, torch_hooks: str, workers: str, native: bool,
+            native_rate: int, target: str,
             args: tuple[str, ...]) -> int:
     """Run TARGET (a script, or a module with -m) under dldoctor; everything after TARGET is
     passed to it (a `--` right after TARGET is dropped). Exits with the target's own exit code.
@@ -60,7 +68,8 @@ def command(module: bool, out: Path | None, timeout: float | None, rate: int, qu
                            options={name: value for name, value in
                                     (("memory", memory), ("threads", threads),
                                      ("torch", torch_hooks), ("workers", workers))
-                                    if value != "default"})
+                                    if value != "default"},
+                           native_rate=native_rate if native else None)
     result = profile_target(config)
     if not quiet:
         renderer = TerminalRenderer(paths=result.paths, color=sys.stderr.isatty())

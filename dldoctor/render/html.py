@@ -13,6 +13,7 @@ from dldoctor.findings import SEVERITIES
 from dldoctor.render.base import Renderer
 from dldoctor.render.bottlenecks import breakdown_view
 from dldoctor.render.memory import memory_view
+from dldoctor.render.native import native_view
 from dldoctor.render.threads import thread_view
 from dldoctor.run import LIBRARY, USER, Report, Run
 from dldoctor.serialize import to_dict
@@ -102,6 +103,7 @@ def view_model(report: Report) -> dict[str, Any]:
         "thread_view": thread_view(run),
         "breakdown_view": breakdown_view(run),
         "memory_view": memory_view(run),
+        "native_view": native_view(run),
         "total_wall": total_wall,
         "total_cpu": total_cpu,
         "samples": run.samples,

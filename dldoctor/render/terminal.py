@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from dldoctor.collectors.native import NATIVE_OFF
 from dldoctor.findings import ERROR, SEVERITIES, WARNING
 from dldoctor.render.base import Renderer
 from dldoctor.run import Report
-from dldoctor.stats import display_path, hot_functions, step_stats, totals
+from dldoctor.stats import display_path, hot_functions, native_functions, step_stats, totals
 from dldoctor.units import human_bytes, human_seconds
 
 _SEVERITY_COLOR = {ERROR: "red", WARNING: "yellow"}
@@ -31,8 +32,8 @@ class TerminalRenderer(Renderer):
 
     def render(self, report: Report) -> str:
         """Return the summary, one line per fact, ending with a newline."""
-        lines = [*self._header(report), *self._hot(report), *self._findings(report),
-                 *self._paths()]
+        lines = [*self._header(report), *self._hot(report), *self._native(report),
+                 *self._findings(report), *self._paths()]
         return "\n".join(lines) + "\n"
 
     def _header(self, report: Report) -> list[str]:
@@ -67,6 +68,22 @@ class TerminalRenderer(Renderer):
                          f"{display_path(f.file, cwd)}:{f.shown_line}  {f.function}")
         return lines
 
+    def _native(self, report: Report) -> list[str]:
+        native = report.run.native
+        if not native.available:
+            asked = native.reason and native.reason != NATIVE_OFF
+            return [f"  native code: none sampled: {native.reason}"] if asked else []
+        stats = native_functions(report.run, limit=self.top)
+        if not stats:
+            return ["  native code: no sample of the program's threads"]
+        lines = ["  hottest native code (py-spy, self samples):"]
+        cwd = report.run.meta.cwd
+        for s in stats:
+            under = f"  under {display_path(s.caller[0], cwd)}:{s.caller[1]}" if s.caller else ""
+            lines.append(f"    {s.share:6.1%}  {_clip(s.function, 60)}"
+                         f"{f' ({s.library})' if s.library else ''}{under}")
+        return lines
+
     def _findings(self, report: Report) -> list[str]:
         counts = {s: sum(f.severity == s for f in report.findings) for s in SEVERITIES}
         summary = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES))
@@ -85,3 +102,8 @@ class TerminalRenderer(Renderer):
         present = [self.paths[n] for n in ("html", "json", "trace") if n in self.paths]
         return [f"{'  reports' if i == 0 else '         '}    {path}"
                 for i, path in enumerate(present)]
+
+
+def _clip(text: str, width: int) -> str:
+    """Return ``text`` cut to ``width`` characters (C++ template names run long)."""
+    return text if len(text) <= width else text[:width - 1] + "…"

@@ -44,6 +44,7 @@ class ProfileConfig:
     interval_s: float = 0.01
     collectors: tuple[str, ...] = DEFAULT_CHILD_COLLECTORS
     options: dict[str, str] = field(default_factory=dict)
+    native_rate: int | None = None  # also sample native stacks with py-spy, at this rate
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def profile_target(config: ProfileConfig) -> ProfileResult:
         outcome = run_child(config.target, channel, interval_s=config.interval_s,
                             timeout_s=config.timeout_s, collectors=config.collectors,
                             options=config.options,
+                            native_rate=config.native_rate,
                             on_alert=functools.partial(_write_interim, config, channel, out_dir,
                                                        gpus, gpu_status, started_at))
     except OSError as exc:
@@ -171,6 +173,7 @@ def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
         CollectorStatus("memory", bool(memory.points), "" if memory.points else "no readings"),
         CollectorStatus("steps", True, ""),
         *statuses,
+        CollectorStatus("native", outcome.native.available, outcome.native.reason),
         *_failed_collectors(builder.extra.get("collector-error", [])),
     ]
     run = Run(meta=meta, environment=env, collectors=statuses, samples=samples, memory=memory,
@@ -178,7 +181,7 @@ def assemble_run(target: Target, outcome: ChildOutcome, builder: RunBuilder,
     run = replace(run, breakdown=build_breakdown(builder.extra, run.steps.source),
                   workers=build_workers(builder.extra), gpu=outcome.gpu)
     run = replace(run, threads=build_threads(builder.extra))
-    run = replace(run, heap=build_heap(builder.extra))
+    run = replace(run, heap=build_heap(builder.extra), native=outcome.native)
     locations = [(s.file, s.line) for s in hot_lines(run)[:HOT_LINE_LIMIT]]
     locations += [loc for loc in bottleneck_locations(run) if loc not in locations]
     return replace(run, sources=describe_lines(locations))

@@ -22,7 +22,8 @@ import psutil
 
 from dldoctor.collectors.gpu import GpuSampler
 from dldoctor.collectors.memory import ProcessTreeMemory
-from dldoctor.run import GpuTimeline
+from dldoctor.collectors.native import NATIVE_OFF, NativeSampler, find_pyspy
+from dldoctor.run import GpuTimeline, NativeProfile
 from dldoctor.runner.alerts import ChannelAlerts
 from dldoctor.runner.channel import read_records
 from dldoctor.runner.child import SPEC_ENV
@@ -49,6 +50,7 @@ class ChildOutcome:
     pid: int
     supervisor_cpu_s: float = 0.0
     gpu: GpuTimeline = field(default_factory=GpuTimeline)
+    native: NativeProfile = field(default_factory=NativeProfile)
 
 
 def default_out_dir(target: Target, root: Path = Path("reports")) -> Path:
@@ -69,12 +71,13 @@ def child_command() -> list[str]:
 
 def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: float | None,
               collectors: tuple[str, ...] = (), options: dict[str, str] | None = None,
-              memory_interval_s: float = 0.1,
+              memory_interval_s: float = 0.1, native_rate: int | None = None,
               on_alert: Callable[[ChildOutcome], None] | None = None) -> ChildOutcome:
     """Start the target, wait for it (sampling memory), stop it at the timeout; return how it
     ended. ``on_alert`` is called, with the outcome so far, when the agent reports something
-    that cannot wait (a deadlock): the target may be hung from then on. Raises ``OSError`` only
-    if the interpreter itself cannot be started."""
+    that cannot wait (a deadlock): the target may be hung from then on. With ``native_rate``,
+    py-spy samples native stacks at that rate. Raises ``OSError`` only if the interpreter
+    itself cannot be started."""
     control_r, control_w = os.pipe()
     t0, cpu0 = time.monotonic(), time.process_time()
     spec = {"mode": target.mode, "target": target.name, "args": list(target.args),
@@ -94,6 +97,8 @@ def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: fl
         finally:
             os.close(control_r)
         started(proc)
+        native, native_why = NativeSampler.start(proc.pid, native_rate, find_pyspy()) \
+            if native_rate else (None, NATIVE_OFF)
         memory = ProcessTreeMemory(proc.pid, memory_interval_s, t0=t0)
         gpu, gpu_timeline = GpuSampler.create(proc.pid, t0, memory_interval_s)
 
@@ -108,10 +113,13 @@ def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: fl
         if timed_out:
             _stop_hung(proc, control_w, channel)
     os.close(control_w)
-    return ChildOutcome(returncode=proc.returncode, duration_s=time.monotonic() - t0,
+    duration_s = time.monotonic() - t0
+    return ChildOutcome(returncode=proc.returncode, duration_s=duration_s,
                         timed_out=timed_out, interrupted=state["interrupted"], memory=memory,
                         pid=proc.pid, supervisor_cpu_s=time.process_time() - cpu0,
-                        gpu=gpu.result() if gpu is not None else gpu_timeline)
+                        gpu=gpu.result() if gpu is not None else gpu_timeline,
+                        native=native.stop() if native is not None else
+                        NativeProfile(reason=native_why))
 
 
 def _wait(proc: subprocess.Popen[bytes], memory: ProcessTreeMemory, t0: float,
