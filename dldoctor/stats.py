@@ -320,8 +320,8 @@ def native_functions(run: Run, limit: int = 20) -> list[NativeStat]:
     for _thread, stack_index, count in native.counts:
         stack = [native.frames[i] for i in native.stacks[stack_index]]
         top = stack[-1]
-        key = (top.function, library_name(top.file)) if top.kind == "native" else \
-            (PYTHON_CODE, "")
+        key = (symbol_name(top.function), library_name(top.file)) if top.kind == "native" \
+            else (PYTHON_CODE, "")
         samples[key] = samples.get(key, 0) + count
         user = next((f for f in reversed(stack) if f.kind == USER), None)
         if user is not None:
@@ -350,3 +350,12 @@ def native_libraries(run: Run) -> list[tuple[str, int, float]]:
 def library_name(path: str) -> str:
     """Return a native frame's library as users know it: the file's base name."""
     return path.rsplit("/", 1)[-1] or path
+
+
+NO_SYMBOL = "(no symbol)"
+
+
+def symbol_name(function: str) -> str:
+    """Return a native function's name, or ``NO_SYMBOL`` for a bare address (a stripped
+    library: py-spy gives ``0x7f...``), so that one library's addresses are summed together."""
+    return NO_SYMBOL if function.startswith("0x") and function[2:].isalnum() else function

@@ -204,14 +204,19 @@ def test_module_form_and_double_dash(tmp_path: Path) -> None:
     pkg = tmp_path / "mypkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "train.py").write_text("import sys\nprint(sys.argv[1:], __name__)\n")
+    (pkg / "train.py").write_text("import sys, time\nprint(sys.argv[1:], __name__)\n"
+                                  "time.sleep(0.3)\n")
     got = run_cli(["profile", "-q", "--out", "r", "-m", "mypkg.train", "--", "--lr", "0.1"],
                   cwd=tmp_path)
     expected = subprocess.run([sys.executable, "-m", "mypkg.train", "--lr", "0.1"], cwd=tmp_path,
                               capture_output=True)
     assert got.returncode == 0 and got.stdout == expected.stdout
-    meta = json.loads((tmp_path / "r" / "report.json").read_text())["run"]["meta"]
-    assert meta["mode"] == "module" and meta["argv"] == ["--lr", "0.1"]
+    run = json.loads((tmp_path / "r" / "report.json").read_text())["run"]
+    assert run["meta"]["mode"] == "module" and run["meta"]["argv"] == ["--lr", "0.1"]
+    # runpy below the module is cropped like the script bootstrap (3.11: "<frozen runpy>")
+    samples = run["samples"]
+    roots = {samples["frames"][stack[0]]["file"] for stack in samples["stacks"]}
+    assert str(pkg / "train.py") in roots and "<frozen runpy>" not in roots, roots
 
 
 def test_timeout_stops_a_hung_target_and_writes_report(write_script, profile) -> None:

@@ -40,3 +40,9 @@ def classify(filename: str) -> str:
     if path.startswith(_LIBRARY_ROOTS):
         return LIBRARY
     return USER
+
+
+def is_runpy(filename: str) -> bool:
+    """True for runpy's frames (``-m`` targets run below them): ``<frozen runpy>`` on Python
+    3.11+, the ``runpy.py`` file before."""
+    return filename == "<frozen runpy>" or filename.endswith(os.sep + "runpy.py")

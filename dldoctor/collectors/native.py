@@ -26,7 +26,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from dldoctor.collectors.frames import classify
+from dldoctor.collectors.frames import classify, is_runpy
 from dldoctor.run import DLDOCTOR, USER, NativeFrame, NativeProfile
 
 NATIVE = "native"
@@ -160,17 +160,36 @@ def _thread_of(head: str, root_pid: int | None) -> tuple[str, str, str, list[str
 
 
 def _crop(parts: list[str]) -> list[str]:
-    """Return the frames from the target's outermost Python frame on: the interpreter's native
-    frames and dldoctor's bootstrap (``-c`` code, dldoctor, runpy) below it go. A stack with no
-    Python frame of the program's, or with dldoctor's frames and none of the user's (its
-    threads, its start-up imports, its work at exit), is dldoctor's: nothing is kept."""
-    files = [_python_file(part) for part in parts]
-    start = next((i for i, file in enumerate(files)
-                  if file is not None and not _is_bootstrap(file)), len(parts))
-    kinds = {classify(file) for file in files[start:] if file is not None}
-    if DLDOCTOR in kinds and USER not in kinds:
-        return []
-    return parts[start:]
+    """Return the frames from the program's outermost Python frame on, or nothing for a stack
+    of dldoctor's own. The interpreter's native frames and dldoctor's bootstrap (``-c`` code,
+    dldoctor, runpy) below the program go. The program's first frame is the first Python frame
+    that is not bootstrap; it is the program's if the frame that called it is where the
+    program is entered (the child's ``_run_script``, runpy, a ``-c`` string: a spawned worker)
+    or if nothing of dldoctor's called it (a thread). A first frame in frozen importlib is the
+    interpreter's start-up or the bootstrap's own imports (unless runpy imports a ``-m``
+    package). Called from anywhere else in dldoctor
+    (its threads, its work at exit), or running dldoctor's code and none of the user's (its
+    start-up imports under the ``-c`` string), the stack is dldoctor's."""
+    caller: tuple[str, str] | None = None
+    for index, part in enumerate(parts):
+        match = _FRAME.match(part)
+        file = _python_file(part)
+        if file is None or match is None:
+            continue
+        if not _is_bootstrap(file):
+            if caller is not None and not _is_entry(*caller) or file.startswith("<frozen") \
+                    and not (caller and is_runpy(caller[1])):
+                return []  # dldoctor's, or the interpreter's start-up and bootstrap imports
+            kinds = {classify(f) for f in map(_python_file, parts[index:]) if f is not None}
+            return [] if DLDOCTOR in kinds and USER not in kinds else parts[index:]
+        caller = (match.group(1), file)
+    return []
+
+
+def _is_entry(function: str, file: str) -> bool:
+    """True for the bootstrap frames that run the program's own code."""
+    return file == "<string>" or is_runpy(file) or \
+        (function == "_run_script" and file.endswith(os.sep + os.path.join("runner", "child.py")))
 
 
 def _python_file(part: str) -> str | None:
@@ -185,8 +204,7 @@ def _is_python(file: str) -> bool:
 
 
 def _is_bootstrap(file: str) -> bool:
-    return file == "<string>" or file.endswith(os.sep + "runpy.py") or \
-        classify(file) == DLDOCTOR
+    return file == "<string>" or is_runpy(file) or classify(file) == DLDOCTOR
 
 
 def _frame_index(frames: dict[tuple[str, str, int], int], part: str) -> int:

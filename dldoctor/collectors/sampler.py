@@ -11,7 +11,6 @@ memory grows with the number of distinct stacks, not with run time."""
 from __future__ import annotations
 
 import dis
-import os
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import Any
 
 from dldoctor.collectors.bounded import Decimator
 from dldoctor.collectors.callas import is_call_shim
-from dldoctor.collectors.frames import classify
+from dldoctor.collectors.frames import classify, is_runpy
 from dldoctor.run import DLDOCTOR
 
 MAX_DEPTH = 128
@@ -330,4 +329,4 @@ def _line_at(code: CodeType, offset: int) -> int:
 def _is_bootstrap(filename: str) -> bool:
     """True for the frames below the target's outermost one: ``-c`` code, dldoctor, runpy."""
     return filename == "<string>" or classify(filename) == DLDOCTOR or \
-        filename.endswith(os.sep + "runpy.py")
+        is_runpy(filename)
