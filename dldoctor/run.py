@@ -591,9 +591,13 @@ class Report:
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME or "run" not in data:
             raise ReportLoadError(f"{source} is not a dldoctor report.json")
         try:
-            return from_dict(cls, data)
+            report = from_dict(cls, data)
         except (TypeError, ValueError) as exc:
             raise ReportLoadError(f"{source} is damaged: {exc}") from None
+        from dldoctor.integrity import check_references  # it imports this module's types
+
+        check_references(report.run, source)
+        return report
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Report:

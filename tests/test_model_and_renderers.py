@@ -46,6 +46,25 @@ def test_bad_report_json_gives_one_line_error(text: str, message: str) -> None:
         Report.from_json(text)
 
 
+@pytest.mark.parametrize("path, value, message", [
+    (("samples", "counts", 1, "stack"), 7, r"samples.counts\[1\].stack is 7, outside 0..2$"),
+    (("samples", "counts", 0, "thread"), -1, r"samples.counts\[0\].thread is -1, outside 0..1"),
+    (("samples", "stacks", 1, 4), 3, r"samples.stacks\[1\] is 3, outside 0..2"),
+    (("samples", "timeline", 2, 2), 9, r"samples.timeline\[2\] stack is 9, outside 0..2"),
+    (("samples", "timeline", 3), [0.03, 1], r"samples.timeline\[3\] has 2 fields, not 3"),
+])
+def test_a_report_whose_indexes_point_nowhere_is_damaged(path, value, message) -> None:
+    """Right JSON types, wrong cross-references (a hand-edited or half-merged file): one line
+    naming the entry, not an IndexError in a renderer."""
+    data = json.loads(handbuilt_report().to_json())
+    node = data["run"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ReportLoadError, match="report is damaged: " + message):
+        Report.from_json(json.dumps(data))
+
+
 def test_missing_report_file(tmp_path: Path) -> None:
     with pytest.raises(ReportLoadError, match="no such report"):
         Report.load(tmp_path / "nope.json")

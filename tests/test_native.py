@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from dldoctor.collectors.native import NATIVE_OFF, NativeSampler, find_pyspy, parse_raw
+from dldoctor.errors import ReportLoadError
 from dldoctor.render.html import HtmlRenderer
 from dldoctor.render.terminal import TerminalRenderer
 from dldoctor.run import NativeFrame, NativeProfile, Report
@@ -148,6 +149,15 @@ def test_native_profile_round_trips_through_report_json() -> None:
     loaded = Report.from_json(report.to_json())
     assert loaded.run.native == report.run.native
     assert isinstance(loaded.run.native.frames[0], NativeFrame)
+
+
+def test_a_native_count_past_the_stacks_is_damage() -> None:
+    report = handbuilt_report()
+    profile = _profile()
+    bad = replace(profile, counts=[*profile.counts, [0, len(profile.stacks), 1]])
+    text = Report(run=replace(report.run, native=bad)).to_json()
+    with pytest.raises(ReportLoadError, match=r"native.counts\[4\] stack is 4, outside 0..3"):
+        Report.from_json(text)
 
 
 def _pyspy_problem() -> str:
