@@ -51,3 +51,36 @@ def test_screenshot(tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
     chromium(["--window-size=1280,1600", f"--screenshot={shot}", paths["html"].as_uri()], tmp_path)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_each_tab_group_switches_its_own_section(tmp_path: Path) -> None:
+    """Clicking the native section's "libraries" tab shows its libraries pane and leaves the
+    "Where the time goes" panes as they were (one page-wide handler hid them all before)."""
+    from dataclasses import replace
+
+    from dldoctor.collectors.native import parse_raw
+    from dldoctor.run import Report
+
+    raw = ('process 1:"python x";thread (1): MainThread;<module> (/proj/train.py:5);'
+           "dgemm_kernel (/lib/libopenblas.so) 3")
+    base = handbuilt_report()
+    report = Report(run=replace(base.run, native=parse_raw(raw, 25, root_pid=1)),
+                    findings=base.findings)
+    paths = write_reports(report, tmp_path)
+    probe = tmp_path / "probe.html"
+    probe.write_text(f"""<!doctype html><body><iframe id="f" src="{paths['html'].name}"></iframe>
+<script>
+document.getElementById("f").addEventListener("load", function () {{
+  var d = this.contentDocument, out = [];
+  d.querySelector('[data-tab="native-libraries"]').click();
+  d.querySelectorAll("[data-pane]").forEach(function (p) {{
+    out.push(p.getAttribute("data-pane") + "=" + (p.hidden ? "hidden" : "shown"));
+  }});
+  document.body.setAttribute("data-panes", out.join(","));
+}});
+</script></body>""")
+    dom = chromium(["--allow-file-access-from-files", "--virtual-time-budget=5000",
+                    "--dump-dom", probe.as_uri()], tmp_path)
+    panes = dom.split('data-panes="', 1)[1].split('"', 1)[0].split(",")
+    assert panes == ["user=shown", "library=hidden", "lines=hidden",
+                     "native-functions=hidden", "native-libraries=shown"], panes
