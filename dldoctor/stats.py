@@ -6,6 +6,7 @@ import bisect
 import statistics
 from dataclasses import dataclass, replace
 
+from dldoctor.collectors.native import NATIVE_OFF
 from dldoctor.run import USER, Run, StepBreakdown
 
 
@@ -296,6 +297,13 @@ def source_text(run: Run, file: str, line: int) -> str:
 
 
 PYTHON_CODE = "(Python code)"  # a native sample whose innermost frame is Python's
+
+
+def native_asked(run: Run) -> bool:
+    """Return True if the run was made with ``--native``: it has native samples, or says why
+    it has none (a run without ``--native`` says only that it was not asked for)."""
+    native = run.native
+    return native.available or (bool(native.reason) and native.reason != NATIVE_OFF)
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,8 @@ def is_runpy(filename: str) -> bool:
     """True for runpy's frames (``-m`` targets run below them): ``<frozen runpy>`` on Python
     3.11+, the ``runpy.py`` file before."""
     return filename == "<frozen runpy>" or filename.endswith(os.sep + "runpy.py")
+
+
+def is_bootstrap(filename: str) -> bool:
+    """True for the frames below the target's outermost one: ``-c`` code, dldoctor, runpy."""
+    return filename == "<string>" or classify(filename) == DLDOCTOR or is_runpy(filename)

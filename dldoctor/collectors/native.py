@@ -24,9 +24,10 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from dldoctor.collectors.frames import classify, is_runpy
+from dldoctor.collectors.frames import classify, is_bootstrap, is_runpy
 from dldoctor.run import DLDOCTOR, USER, NativeFrame, NativeProfile
 
 NATIVE = "native"
@@ -124,7 +125,8 @@ def parse_raw(text: str, rate: int, root_pid: int | None = None,
         if not head or not count.isdigit():
             continue
         process, tid, name, parts = _thread_of(head, root_pid)
-        stack = tuple(_frame_index(frames, part) for part in _crop(parts))
+        stack = tuple(frames.setdefault(frame.key, len(frames))
+                      for frame in _crop([_parse_frame(part) for part in parts]))
         if stack:
             thread = threads.setdefault((process, tid), len(threads))
             if name or thread not in names:  # py-spy names a thread once Python has
@@ -159,7 +161,30 @@ def _thread_of(head: str, root_pid: int | None) -> tuple[str, str, str, list[str
     return process, tid, name, parts
 
 
-def _crop(parts: list[str]) -> list[str]:
+@dataclass(frozen=True)
+class _Frame:
+    """One ``function (file:line)`` or ``function (library)`` entry of a py-spy stack."""
+
+    function: str
+    file: str
+    line: int
+    python: bool  # a Python frame: py-spy gave its line, in a .py file or a <frozen ...> one
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return self.function, self.file, self.line
+
+
+def _parse_frame(part: str) -> _Frame:
+    match = _FRAME.match(part)
+    function, where = (match.group(1), match.group(2)) if match else (part, "?")
+    file = _PYTHON_FILE.match(where)
+    if file is None:
+        return _Frame(function, where, 0, False)
+    return _Frame(function, file.group(1), int(file.group(2)), _is_python(file.group(1)))
+
+
+def _crop(frames: list[_Frame]) -> list[_Frame]:
     """Return the frames from the program's outermost Python frame on, or nothing for a stack
     of dldoctor's own. The interpreter's native frames and dldoctor's bootstrap (``-c`` code,
     dldoctor, runpy) below the program go. The program's first frame is the first Python frame
@@ -167,52 +192,32 @@ def _crop(parts: list[str]) -> list[str]:
     program is entered (the child's ``_run_script``, runpy, a ``-c`` string: a spawned worker)
     or if nothing of dldoctor's called it (a thread). A first frame in frozen importlib is the
     interpreter's start-up or the bootstrap's own imports (unless runpy imports a ``-m``
-    package). Called from anywhere else in dldoctor
-    (its threads, its work at exit), or running dldoctor's code and none of the user's (its
-    start-up imports under the ``-c`` string), the stack is dldoctor's."""
-    caller: tuple[str, str] | None = None
-    for index, part in enumerate(parts):
-        match = _FRAME.match(part)
-        file = _python_file(part)
-        if file is None or match is None:
+    package). Called from anywhere else in dldoctor (its threads, its work at exit), or
+    running dldoctor's code and none of the user's (its start-up imports under the ``-c``
+    string), the stack is dldoctor's."""
+    caller: _Frame | None = None
+    for index, frame in enumerate(frames):
+        if not frame.python:
             continue
-        if not _is_bootstrap(file):
-            if caller is not None and not _is_entry(*caller) or file.startswith("<frozen") \
-                    and not (caller and is_runpy(caller[1])):
+        if not is_bootstrap(frame.file):
+            if caller is not None and not _is_entry(caller) or \
+                    frame.file.startswith("<frozen") and not (caller and is_runpy(caller.file)):
                 return []  # dldoctor's, or the interpreter's start-up and bootstrap imports
-            kinds = {classify(f) for f in map(_python_file, parts[index:]) if f is not None}
-            return [] if DLDOCTOR in kinds and USER not in kinds else parts[index:]
-        caller = (match.group(1), file)
+            kinds = {classify(f.file) for f in frames[index:] if f.python}
+            return [] if DLDOCTOR in kinds and USER not in kinds else frames[index:]
+        caller = frame
     return []
 
 
-def _is_entry(function: str, file: str) -> bool:
+def _is_entry(frame: _Frame) -> bool:
     """True for the bootstrap frames that run the program's own code."""
-    return file == "<string>" or is_runpy(file) or \
-        (function == "_run_script" and file.endswith(os.sep + os.path.join("runner", "child.py")))
-
-
-def _python_file(part: str) -> str | None:
-    """Return the file of a Python frame's ``function (file:line)`` entry, else None."""
-    match = _FRAME.match(part)
-    file = _PYTHON_FILE.match(match.group(2)) if match else None
-    return file.group(1) if file is not None and _is_python(file.group(1)) else None
+    return frame.file == "<string>" or is_runpy(frame.file) or \
+        (frame.function == "_run_script" and
+         frame.file.endswith(os.sep + os.path.join("runner", "child.py")))
 
 
 def _is_python(file: str) -> bool:
     return file.endswith(".py") or file.startswith("<")
-
-
-def _is_bootstrap(file: str) -> bool:
-    return file == "<string>" or is_runpy(file) or classify(file) == DLDOCTOR
-
-
-def _frame_index(frames: dict[tuple[str, str, int], int], part: str) -> int:
-    match = _FRAME.match(part)
-    function, where = (match.group(1), match.group(2)) if match else (part, "?")
-    file = _PYTHON_FILE.match(where)
-    key = (function, file.group(1), int(file.group(2))) if file else (function, where, 0)
-    return frames.setdefault(key, len(frames))
 
 
 def _kind(file: str) -> str:

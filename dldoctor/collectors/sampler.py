@@ -20,8 +20,7 @@ from typing import Any
 
 from dldoctor.collectors.bounded import Decimator
 from dldoctor.collectors.callas import is_call_shim
-from dldoctor.collectors.frames import classify, is_runpy
-from dldoctor.run import DLDOCTOR
+from dldoctor.collectors.frames import classify, is_bootstrap
 
 MAX_DEPTH = 128
 TIMELINE_CAP = 20_000
@@ -167,7 +166,7 @@ class StackSampler:
         slot = len(self._slot_codes)
         self._codes[id(code)] = slot
         self._slot_codes.append(code)
-        self._slot_boot.append(_is_bootstrap(code.co_filename))
+        self._slot_boot.append(is_bootstrap(code.co_filename))
         self._slot_shim.append(is_call_shim(code))
         self._slot_frame.append(-1)
         return slot
@@ -324,9 +323,3 @@ def _line_at(code: CodeType, offset: int) -> int:
             _LINELESS.clear()
         entry = _LINELESS[id(code)] = (code, _lineless_map(code))
     return entry[1].get(offset, code.co_firstlineno)
-
-
-def _is_bootstrap(filename: str) -> bool:
-    """True for the frames below the target's outermost one: ``-c`` code, dldoctor, runpy."""
-    return filename == "<string>" or classify(filename) == DLDOCTOR or \
-        is_runpy(filename)

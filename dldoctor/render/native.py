@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dldoctor.collectors.native import NATIVE_OFF
 from dldoctor.run import Run
-from dldoctor.stats import display_path, native_functions, native_libraries
+from dldoctor.stats import display_path, native_asked, native_functions, native_libraries
 
 ROWS = 25
 
@@ -24,7 +23,7 @@ def native_view(run: Run) -> dict[str, Any]:
                   else "", "caller_function": s.caller[2] if s.caller else ""}
                  for s in native_functions(run, limit=ROWS)] if native.available else []
     return {
-        "asked": native.available or (bool(native.reason) and native.reason != NATIVE_OFF),
+        "asked": native_asked(run),
         "available": native.available,
         "reason": native.reason,
         "rate": native.rate,

@@ -6,11 +6,17 @@ from pathlib import Path
 
 import click
 
-from dldoctor.collectors.native import NATIVE_OFF
 from dldoctor.findings import ERROR, SEVERITIES, WARNING
 from dldoctor.render.base import Renderer
 from dldoctor.run import Report
-from dldoctor.stats import display_path, hot_functions, native_functions, step_stats, totals
+from dldoctor.stats import (
+    display_path,
+    hot_functions,
+    native_asked,
+    native_functions,
+    step_stats,
+    totals,
+)
 from dldoctor.units import human_bytes, human_seconds
 
 _SEVERITY_COLOR = {ERROR: "red", WARNING: "yellow"}
@@ -71,8 +77,8 @@ class TerminalRenderer(Renderer):
     def _native(self, report: Report) -> list[str]:
         native = report.run.native
         if not native.available:
-            asked = native.reason and native.reason != NATIVE_OFF
-            return [f"  native code: none sampled: {native.reason}"] if asked else []
+            return [f"  native code: none sampled: {native.reason}"] \
+                if native_asked(report.run) else []
         stats = native_functions(report.run, limit=self.top)
         if not stats:
             return ["  native code: no sample of the program's threads"]

@@ -113,11 +113,11 @@ def run_child(target: Target, channel: Path, *, interval_s: float, timeout_s: fl
         if timed_out:
             _stop_hung(proc, control_w, channel)
     os.close(control_w)
-    duration_s = time.monotonic() - t0
-    return ChildOutcome(returncode=proc.returncode, duration_s=duration_s,
+    return ChildOutcome(returncode=proc.returncode, duration_s=time.monotonic() - t0,
                         timed_out=timed_out, interrupted=state["interrupted"], memory=memory,
                         pid=proc.pid, supervisor_cpu_s=time.process_time() - cpu0,
                         gpu=gpu.result() if gpu is not None else gpu_timeline,
+                        # last: it waits for py-spy, which the run's duration must not count
                         native=native.stop() if native is not None else
                         NativeProfile(reason=native_why))
 
