@@ -270,7 +270,7 @@ class StackSampler:
             "stacks": self._new_stacks,
             "threads": self._new_threads,
             "counts": [[t, s, c[0], round(c[1], 6)] for (t, s), c in self._counts.items()],
-            "timeline": [[round(t, 4), thread, stack]
+            "timeline": [[round(t, 5), thread, stack]
                          for t, thread, stack in self._timeline.take()],
             "timeline_stride": self._timeline.stride,
             "sampler_cpu_s": round(self.self_cpu_s, 6),
