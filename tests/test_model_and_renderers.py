@@ -162,6 +162,21 @@ def test_decimator_streaming_matches_extend() -> None:
     assert consumer.items[0] == 0 and consumer.items[-1] > 4_000
 
 
+def test_decimator_groups_offered_at_once_are_kept_as_offered_row_by_row() -> None:
+    """``offer_group`` (one sampling tick's rows in one call) keeps what offering the first
+    row and joining the rest to it keeps."""
+    grouped: Decimator[list[float]] = Decimator(100)
+    joined: Decimator[list[float]] = Decimator(100)
+    for tick in range(3_000):
+        rows = [[tick, thread, 0] for thread in range(1 + tick % 4)]
+        grouped.offer_group(rows)
+        grouped.offer_group([])  # a tick that saw no thread takes no position
+        for i, row in enumerate(rows):
+            joined.offer(row, joined=i > 0)
+    assert grouped.stride == joined.stride > 1
+    assert grouped.items == joined.items
+
+
 def test_a_long_timeline_keeps_every_thread() -> None:
     """Two threads per tick, thinned tick by tick (in the sampler and again in the supervisor's
     merge): both threads stay in the timeline, each tick whole. Thinned row by row, stride 2

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dldoctor.collectors import sampler as sampler_module
 from dldoctor.collectors.sampler import StackSampler
 
 
@@ -90,21 +91,24 @@ def test_an_idle_thread_is_not_rewalked_and_a_moving_one_is_followed() -> None:
     assert all(s[-1] == "wait" for s in stacks)  # Condition.wait, below Event.wait
 
 
+def _parked_thread_and_sampler() -> tuple[threading.Thread, threading.Event, StackSampler]:
+    """A thread named "parked" blocked on the returned event (set it to end the thread), and
+    a sampler whose clock moves one interval per tick."""
+    go = threading.Event()
+    thread = threading.Thread(target=go.wait, name="parked")
+    thread.start()
+    ticks = iter(range(10_000))
+    sampler = StackSampler(0.5, clock=lambda: next(ticks) * 0.5)
+    time.sleep(0.05)
+    return thread, go, sampler
+
+
 def test_a_thread_still_across_drains_is_counted_in_each() -> None:
     """A still thread takes a shortcut (its last row again, no method call) that adds to the
     counts cell of its last tick; every drain starts new counts, and the thread's ticks must
     land in the new ones, not in a drained cell."""
-    go = threading.Event()
-
-    def parked() -> None:
-        go.wait()
-
-    thread = threading.Thread(target=parked, name="parked")
-    thread.start()
-    ticks = iter(range(10_000))
-    sampler = StackSampler(0.5, clock=lambda: next(ticks) * 0.5)  # one interval per tick
+    thread, go, sampler = _parked_thread_and_sampler()
     try:
-        time.sleep(0.05)
         drained = []
         for n in (5, 7, 3):
             for _ in range(n):
@@ -122,6 +126,41 @@ def test_a_thread_still_across_drains_is_counted_in_each() -> None:
         index = next(i for i, t in enumerate(threads) if t["name"] == "parked")
         counted.append(sum(c[2] for c in record["counts"] if c[0] == index))
     assert counted == [5, 7, 3]
+
+
+def test_cpu_a_still_thread_uses_without_moving_is_counted_at_its_next_reading(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A still thread's CPU clock is read every RECHECK-th tick only. CPU it uses without
+    leaving its instruction (a C call that wakes up and computes) is therefore counted a few
+    ticks late, but whole and on its stack, and the thread then leaves the shortcut."""
+    thread, go, sampler = _parked_thread_and_sampler()
+    try:
+        sampler.sample()
+        sampler.sample()  # no CPU used since the first: still from now on
+        clock = sampler._clock_ids.get(thread.ident)
+        if clock is None:
+            pytest.skip("no per-thread CPU clock on this platform")
+        assert thread.ident in sampler._quiet
+        base = sampler._last_cpu[thread.ident]
+        real = sampler_module._clock_gettime
+        monkeypatch.setattr(sampler_module, "_clock_gettime",
+                            lambda c: base + 0.25 if c == clock else real(c))
+        reads = 0
+        for _ in range(sampler_module.RECHECK - 1):  # the shortcut: no clock read
+            sampler.sample()
+            reads += thread.ident not in sampler._quiet
+        assert reads == 0
+        sampler.sample()  # the RECHECK-th: read, changed, counted
+        assert thread.ident not in sampler._quiet
+        record = sampler.drain()
+    finally:
+        go.set()
+        thread.join()
+    index = next(i for i, t in enumerate(record["threads"]) if t["name"] == "parked")
+    cells = [c for c in record["counts"] if c[0] == index]
+    assert sum(c[2] for c in cells) == sampler_module.RECHECK + 2  # every tick's wall time
+    assert sum(c[3] for c in cells) == pytest.approx(0.25)  # the CPU, once
+    assert len({c[1] for c in cells}) == 1  # on the stack it was seen on
 
 
 def test_a_busy_thread_is_walked_at_every_tick() -> None:

@@ -52,6 +52,21 @@ class Decimator(Generic[T]):
             self._thin()
         return True
 
+    def offer_group(self, items: list[T]) -> None:
+        """Consider one group of items at the next stream position, kept or dropped together
+        (``offer`` of the first, ``offer(joined=True)`` of the rest, in one call: a sampling
+        tick's rows for 200 threads cost 200 method calls the other way)."""
+        if not items:
+            return
+        index = self._group = self._seen
+        self._seen += 1
+        if index % self.stride:
+            return
+        self._held.extend([(index, item) for item in items])
+        self._kept += len(items)
+        while self._kept > self.cap:
+            self._thin()
+
     def take(self) -> list[T]:
         """Return and forget the items kept since the last take."""
         items = self.items

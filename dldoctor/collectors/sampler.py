@@ -26,6 +26,7 @@ MAX_DEPTH = 128
 TIMELINE_CAP = 20_000
 LINE_CACHE_CAP = 200_000
 RAW_CACHE_CAP = 50_000
+RECHECK = 10  # a still thread's CPU clock is read every RECHECK-th tick (see ``sample``)
 
 
 _clock_gettime = time.clock_gettime
@@ -64,7 +65,8 @@ class StackSampler:
         self._threads: dict[int, int] = {}
         self._clock_ids: dict[int, int | None] = {}  # ident -> its CPU clock's id
         # ident -> [clock id, its CPU reading, id(top code), top f_lasti, stack, thread, counts
-        # cell] of a thread seen still at the last tick; emptied at every drain
+        # cell, ticks to its next CPU reading, id(top frame)] of a thread seen still at the last
+        # tick; emptied at every drain
         self._quiet: dict[int, list[Any]] = {}
         self._last_cpu: dict[int, float] = {}
         self._idle: dict[int, tuple[tuple[int, int], int | None]] = {}  # ident -> (top, stack)
@@ -93,27 +95,36 @@ class StackSampler:
         self._owed += (now - previous) / self.interval_s if previous is not None else 1.0
         weight = int(self._owed)
         self._owed -= weight
-        idle, quiet, offer = self._idle, self._quiet, self._timeline.offer
-        joined = False  # the tick's first row starts its group in the timeline
+        idle, quiet = self._idle, self._quiet
+        rows: list[list[float]] = []  # the tick's timeline rows, kept or thinned together
         for ident, frame in frames.items():
-            # A thread seen still (no CPU used, same innermost frame) at the last tick, and
-            # still now: its row again, with no method call (300 idle threads cost 0.9 ms a
-            # tick through the general path below).
+            # A thread seen still (no CPU used, same innermost frame) at the last tick, and at
+            # the same instruction of the same frame now: its row again, with no method call
+            # (300 idle threads cost 0.9 ms a tick through the general path below). Its CPU
+            # clock is read every RECHECK-th tick only (a read costs as much as the rest): CPU
+            # used meanwhile without leaving that instruction (a C call that woke up) is
+            # counted at the next read, on the same stack, as it would be now.
             still = quiet.get(ident)
             if still is not None:
-                try:
-                    value = _clock_gettime(still[0])
-                except OSError:
-                    value = -1.0
-                if value == still[1] and frame.f_lasti == still[3] and \
+                if frame.f_lasti == still[3] and id(frame) == still[8] and \
                         id(frame.f_code) == still[2]:
-                    still[6][0] += weight
-                    offer([now, still[5], still[4]], joined=joined)
-                    joined = True
-                    continue
+                    still[7] -= 1
+                    if still[7] > 0:
+                        unchanged = True
+                    else:
+                        still[7] = RECHECK
+                        try:
+                            unchanged = _clock_gettime(still[0]) == still[1]
+                        except OSError:
+                            unchanged = False
+                    if unchanged:
+                        still[6][0] += weight
+                        rows.append([now, still[5], still[4]])
+                        continue
                 del quiet[ident]
             if ident in self._exclude:
                 continue
+            seen = ident in self._last_cpu  # at first sight a thread's delta is 0.0 unread
             delta = self._cpu_delta(ident)
             cpu = delta or 0.0
             # A thread that used no CPU since the last tick has not moved: when its innermost
@@ -135,13 +146,12 @@ class StackSampler:
             else:
                 cell[0] += weight
                 cell[1] += cpu
-            if delta == 0.0 and self._clock_ids.get(ident) is not None:
+            if delta == 0.0 and seen and self._clock_ids.get(ident) is not None:
                 quiet[ident] = [self._clock_ids[ident], self._last_cpu[ident], top[0], top[1],
-                                stack, thread, cell]
-            # rounded at drain (round() is slow); a tick's rows are kept or thinned together
-            offer([now, thread, stack], joined=joined)
-            joined = True
+                                stack, thread, cell, RECHECK, id(frame)]
+            rows.append([now, thread, stack])  # rounded at drain (round() is slow)
         del frames
+        self._timeline.offer_group(rows)
 
     def _cpu_delta(self, ident: int) -> float | None:
         """Return the thread's CPU seconds since the last tick (0.0 at first sight), or None
