@@ -40,19 +40,18 @@ import json
 import math
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from interleave import command
+from overhead import WORKLOADS as ALL_WORKLOADS
+
+from dldoctor.collectors.torch_steps import WARM_STEPS  # the first steps, all timed
+
 CENSUS_OFFSET_S = 0.25
 LATE = 1.1
-WARM_STEPS = 50  # dldoctor.collectors.torch_steps.WARM_STEPS: the first steps, all timed
-MODEL = HERE / "workloads" / "reference_model.py"
-WORKLOADS = {
-    "torch-mlp": (MODEL, ["torch-mlp", "180"]),
-    "torch_train": (HERE / "workloads" / "torch_train.py", ["2500"]),
-}
+# overhead.py's workloads whose steps dldoctor records and that are short enough
+WORKLOADS = {name: ALL_WORKLOADS[name] for name in ("torch-mlp", "torch_train")}
 
 
 def tick_times(samples: dict) -> list[float]:
@@ -91,61 +90,62 @@ def trimmed_mean(values: list[float], pooled: list[float]) -> float:
     return statistics.mean(kept) if kept else float("nan")
 
 
-def event_cost(starts: list[float], events: list[float], offset: float
-               ) -> tuple[float, float, int]:
-    """Return (step time one event costs, its share of the stepping time, events counted) for
-    events at ``events``, their phantoms ``offset`` later."""
-    events = [t for t in events if starts[0] <= t < starts[-1]]
-    if not events:
-        return float("nan"), 0.0, 0
+def event_cost(starts: list[float], events: list[float], offset: float) -> float:
+    """Return the step time one event at ``events`` (all within the steps) costs, its phantom
+    ``offset`` later."""
     ticked, phantom = split_steps(starts, events, [t + offset for t in events])
     if not ticked or not phantom:
-        return float("nan"), 0.0, len(events)
-    cost = trimmed_mean(ticked, ticked + phantom) - trimmed_mean(phantom, ticked + phantom)
-    return cost, cost * len(events) / (starts[-1] - starts[0]), len(events)
+        return float("nan")
+    return trimmed_mean(ticked, ticked + phantom) - trimmed_mean(phantom, ticked + phantom)
 
 
-def timed_step_cost(starts: list[float], rows: list[list[float]]) -> tuple[float, float, int]:
-    """Return (what a step timed by the torch step hooks costs over an untimed one, the
-    timed steps' share of the stepping time, timed steps counted). Past the first
-    ``WARM_STEPS`` (all timed) the timed steps are drawn at random, so no length bias: the
-    mean of the timed steps against that of the others, over the same stretch."""
+def timed_step_cost(starts: list[float], rows: list[list[float]]) -> tuple[float, int]:
+    """Return (what a step timed by the torch step hooks costs over an untimed one, timed
+    steps counted). Past the first ``WARM_STEPS`` (all timed) the timed steps are drawn at
+    random, so no length bias: the mean of the timed steps against that of the others, over
+    the same stretch."""
     ends = {round(row[0], 6) for row in rows}  # a row's time is the end mark of its step
     timed, untimed = [], []
     for a, b in list(zip(starts, starts[1:]))[WARM_STEPS:]:
         (timed if round(b, 6) in ends else untimed).append(b - a)
     if not timed or not untimed:
-        return float("nan"), 0.0, len(timed)
-    cost = statistics.mean(timed) - statistics.mean(untimed)
-    return cost, cost * len(timed) / (starts[-1] - starts[0]), len(timed)
+        return float("nan"), len(timed)
+    return statistics.mean(timed) - statistics.mean(untimed), len(timed)
 
 
 def estimate(report: dict) -> dict[str, float]:
-    """Return the per-tick and per-census step costs and their shares of the stepping time."""
+    """Return what a tick, a census and a timed step each cost the steps, how many there
+    were, and their shares of the stepping time."""
     run = report["run"]
     starts = run["steps"]["times"]
     if run["steps"].get("stride", 1) != 1 or len(starts) < 200:
         raise SystemExit("the run recorded too few steps (or thinned them)")
     interval = run["samples"]["interval_s"]
     span = starts[-1] - starts[0]
-    ticks = [t for t in tick_times(run["samples"]) if starts[0] <= t < starts[-1]]
+
+    def within(times: list[float]) -> list[float]:
+        return [t for t in times if starts[0] <= t < starts[-1]]
+
+    ticks = within(tick_times(run["samples"]))
     punctual = on_time(ticks, interval)
-    tick, _, _ = event_cost(starts, punctual, interval / 2)
+    tick = event_cost(starts, punctual, interval / 2)
     # a census every ~0.5 s; its phantom a quarter-second off, clear of the next one
-    census, census_share, censuses = event_cost(starts, run["heap"]["censuses"], CENSUS_OFFSET_S)
-    timed, timed_share, timed_steps = timed_step_cost(starts, run["breakdown"].get("rows", []))
-    return {"timed_us": timed * 1e6, "timed_share": timed_share, "timed_steps": timed_steps,
-            "cost_us": tick * 1e6, "share": tick * len(ticks) / span,
+    censuses = within(run["heap"]["censuses"])
+    census = event_cost(starts, censuses, CENSUS_OFFSET_S) if censuses else float("nan")
+    timed, timed_steps = timed_step_cost(starts, run["breakdown"].get("rows", []))
+    return {"cost_us": tick * 1e6, "share": tick * len(ticks) / span,
             "ticks_per_s": len(ticks) / span, "on_time": len(punctual) / max(len(ticks), 1),
-            "census_us": census * 1e6, "census_share": census_share, "censuses": censuses,
+            "census_us": census * 1e6, "census_share": census * len(censuses) / span,
+            "censuses": len(censuses),
+            "timed_us": timed * 1e6, "timed_share": timed * timed_steps / span,
+            "timed_steps": timed_steps,
             "step_us": statistics.median(b - a for a, b in zip(starts, starts[1:])) * 1e6}
 
 
 def profiled_report(script: Path, args: list[str], options: list[str]) -> dict:
     """Run the workload under ``dldoctor profile`` and return its report.json."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "dldoctor", "profile", "-q", "--out", tmp, *options,
-               str(script), *args]
+        cmd = command(script, args, options, Path(tmp))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
